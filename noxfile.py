@@ -1,0 +1,173 @@
+"""Build, test and check the three Degu distributions together.
+
+`nox` runs every default session (what CI needs); `nox -l` lists them.
+Each test session installs one distribution (plus its declared local
+dependencies) into its own venv, so a missing dependency shows up here first.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.11"]  # only interpreters the machines have (CI=true fails on a missing one)
+
+# distribution -> the local distributions it depends on
+PACKAGES: dict[str, list[str]] = {
+    "degu-core": [],
+    "degu-embed": ["degu-core"],
+    "degu-controller": [],
+}
+TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
+DOCS_TOOLS = ["sphinx", "furo", "myst-parser"]
+COVERAGE_FAIL_UNDER = 85
+# Debian ships the Python inventory, so intersphinx works offline.
+PYTHON_DOC_PACKAGE = "python3-doc"
+
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["lint", "tests", "coverage", "build", "docs", "examples"]
+
+
+def _install_local(session: nox.Session, *packages: str) -> None:
+    """Install local distributions (regular, not editable) and their local deps."""
+    wanted: list[str] = []
+    for package in packages:
+        for dep in [*PACKAGES[package], package]:
+            if dep not in wanted:
+                wanted.append(dep)
+    session.install(*(str(ROOT / "packages" / name) for name in wanted))
+
+
+def _apt_install(session: nox.Session, *debs: str) -> bool:
+    """Install Debian packages when we are root on a Debian machine; say why not."""
+    if all(shutil.which(deb) for deb in debs):
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.log(f"not root or no apt-get: cannot install {', '.join(debs)}")
+        return False
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
+            check=True, env={**os.environ, **env}, capture_output=True, timeout=300,
+        )
+    except (subprocess.SubprocessError, OSError):
+        subprocess.run(["apt-get", "update", "-qq"], env={**os.environ, **env},
+                       capture_output=True, timeout=300)
+        try:
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
+                check=True, env={**os.environ, **env}, capture_output=True,
+                timeout=600,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            session.log(f"could not install {', '.join(debs)}: {exc}")
+            return False
+    return True
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """Test one distribution in its own venv, installed from its source."""
+    session.install(*TEST_TOOLS)
+    _install_local(session, package)
+    coverage_file = ROOT / f".coverage.{package}.{session.python}"
+    session.run(
+        "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml"),
+        "-m", "pytest", "-p", "no:cacheprovider", f"packages/{package}/tests",
+        *session.posargs,
+        env={"COVERAGE_FILE": str(coverage_file)},
+    )
+
+
+@nox.session(requires=[f"tests-{py}({pkg})" for py in PYTHONS for pkg in PACKAGES])
+def coverage(session: nox.Session) -> None:
+    """Combine the test sessions' coverage onto the source tree and report it."""
+    session.install("coverage[toml]")
+    files = glob.glob(str(ROOT / ".coverage.*"))
+    if not files:
+        session.error("no coverage data: run the tests sessions first")
+    session.run("coverage", "combine", "--keep", *files, env={"COVERAGE_FILE": ".coverage"})
+    session.run(
+        "coverage", "report", f"--fail-under={COVERAGE_FAIL_UNDER}",
+        env={"COVERAGE_FILE": ".coverage"},
+    )
+
+
+@nox.session(python=PYTHONS)
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, and mypy --strict on the three src trees."""
+    session.install("ruff", "mypy")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    for package in PACKAGES:
+        # One src tree at a time: each is a namespace portion (not `-p degu`).
+        session.run("mypy", f"packages/{package}/src")
+
+
+@nox.session(python=PYTHONS)
+def build(session: nox.Session) -> None:
+    """Build sdist + wheel per distribution, twine check, and guard the namespace."""
+    session.install("build", "twine", "pytest", "pytest-timeout")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(dist), f"packages/{package}")
+    session.run("twine", "check", "--strict", *glob.glob(str(dist / "*")))
+    # Wheels installed alone, together, editable and mixed in throw-away venvs.
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests/test_namespace.py",
+        *session.posargs, env={"DEGU_DIST_DIR": str(dist)},
+    )
+
+
+@nox.session(python=PYTHONS)
+def docs(session: nox.Session) -> None:
+    """Sphinx HTML (-W -n --keep-going), then the doctest builder."""
+    _apt_install_docs(session)
+    session.install(*DOCS_TOOLS)
+    _install_local(session, *PACKAGES)
+    out = ROOT / "docs" / "_build"
+    common = ["-W", "-n", "--keep-going", "-q"]
+    session.run("sphinx-build", *common, "-b", "html", "docs", str(out / "html"))
+    session.run("sphinx-build", *common, "-b", "doctest", "docs", str(out / "doctest"))
+
+
+def _apt_install_docs(session: nox.Session) -> None:
+    inventory = Path("/usr/share/doc/python3-doc/html/objects.inv")
+    if not inventory.exists():
+        _apt_install(session, PYTHON_DOC_PACKAGE)
+
+
+@nox.session(python=PYTHONS)
+def examples(session: nox.Session) -> None:
+    """Run every example program (loopback only, each exits by itself), then their tests."""
+    session.install("pytest", "pytest-timeout")
+    _install_local(session, *PACKAGES)
+    scripts = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_"))
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)
+    session.run("pytest", "-p", "no:cacheprovider", "examples")
+
+
+@nox.session(python=PYTHONS, default=False)
+def bench(session: nox.Session) -> None:
+    """Bounded loopback benchmarks; prints figures as ratios to same-run baselines."""
+    _install_local(session, *PACKAGES)
+    scripts = sorted((ROOT / "bench").glob("bench_*.py"))
+    selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
+    for script in selected:
+        session.run("python", str(script))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run this file with nox")
