@@ -1,0 +1,301 @@
+"""A throw-away PKI for tests and demos, made with the ``openssl`` CLI (SPEC §7).
+
+Not for production: keys are written unencrypted, certificates are valid for
+:data:`DAYS` days, and nothing is revocable. What it gives is a realistic
+Degu-style PKI in well under a second: every key is named by the hash of its
+public key (an *id*), and that id is also the certificate's common name, so
+two peers can authenticate each other by key rather than by host name.
+
+Every key and certificate operation runs ``openssl`` in a subprocess and
+returns PEM ``bytes``. Each call is bounded by :data:`OPENSSL_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+
+__all__ = [
+    "DAYS",
+    "PKI",
+    "b32enc",
+    "create_ca",
+    "create_csr",
+    "create_key",
+    "get_cert_pubkey",
+    "get_csr_pubkey",
+    "get_pubkey",
+    "hash_pubkey",
+    "issue_cert",
+    "make_subject",
+    "random_id",
+    "safe_write",
+]
+
+#: Validity of the certificates made here, in days.
+DAYS = 3650
+
+#: RSA key sizes :func:`create_key` accepts.
+KEY_BITS = (1024, 2048, 3072, 4096)
+
+#: Seconds one ``openssl`` run may take (a 4096-bit key takes a few seconds).
+OPENSSL_TIMEOUT = 60
+
+#: Bounds on the byte length :func:`b32enc` and :func:`random_id` accept.
+MIN_B32_BYTES = 5
+MAX_B32_BYTES = 60
+
+#: How many leading bytes of a SHA-512 digest make an id (48 Base32 chars).
+ID_DIGEST_BYTES = 30
+
+_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
+
+# One config for every openssl run, so that the result never depends on the
+# system's openssl.cnf. The extensions make the chain pass strict X.509
+# checking (OpenSSL -x509_strict, Python 3.13's VERIFY_X509_STRICT).
+_OPENSSL_CNF = b"""\
+[req]
+distinguished_name = dn
+x509_extensions = ca_ext
+[dn]
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+"""
+
+
+def _openssl(*args: str, stdin: bytes = b"") -> bytes:
+    """Run ``openssl *args`` feeding *stdin*; return its standard output."""
+    cmd = ["openssl", *args]
+    try:
+        return subprocess.check_output(
+            cmd, input=stdin, stderr=subprocess.PIPE, timeout=OPENSSL_TIMEOUT
+        )
+    except subprocess.CalledProcessError as e:
+        # The exception's message shows only the exit status; openssl's own
+        # explanation is on stderr.
+        e.add_note(e.stderr.decode("utf-8", "replace").strip())
+        raise
+
+
+def _check_str(name: str, value: object) -> str:
+    if type(value) is not str:
+        raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
+    return value
+
+
+def _check_bytes(name: str, value: object) -> bytes:
+    if type(value) is not bytes:
+        raise TypeError(_TYPE_ERROR.format(name, bytes, type(value), value))
+    return value
+
+
+def _check_b32_size(name: str, size: int) -> None:
+    if not MIN_B32_BYTES <= size <= MAX_B32_BYTES:
+        raise ValueError(
+            f"need {MIN_B32_BYTES} <= {name} <= {MAX_B32_BYTES}; got {size}"
+        )
+    # Base32 packs 5 bytes into 8 characters; other lengths would need '='.
+    if size % 5 != 0:
+        raise ValueError(f"{name} must be a multiple of 5; got {size}")
+
+
+def safe_write(filename: str, data: bytes) -> None:
+    """Create *filename* (it must not exist), make it read-only, write *data*."""
+    with open(filename, "xb") as f:
+        # Read-only before the first byte lands: a key is never readable by
+        # others nor writable, even for a moment.
+        os.fchmod(f.fileno(), 0o400)
+        f.write(data)
+
+
+def b32enc(data: bytes) -> str:
+    """Return the RFC 4648 Base32 text of *data* (5 to 60 bytes, a multiple of 5)."""
+    _check_bytes("data", data)
+    _check_b32_size("len(data)", len(data))
+    return base64.b32encode(data).decode("ascii")
+
+
+def random_id(numbytes: int = 15) -> str:
+    """Return *numbytes* random bytes as Base32 text (24 characters by default)."""
+    if type(numbytes) is not int:
+        raise TypeError(_TYPE_ERROR.format("numbytes", int, type(numbytes), numbytes))
+    _check_b32_size("numbytes", numbytes)
+    return b32enc(os.urandom(numbytes))
+
+
+def hash_pubkey(pubkey_data: bytes) -> str:
+    """Return the id of a PEM public key: Base32 of a truncated SHA-512 (48 chars)."""
+    _check_bytes("pubkey_data", pubkey_data)
+    return b32enc(hashlib.sha512(pubkey_data).digest()[:ID_DIGEST_BYTES])
+
+
+def make_subject(cn: str) -> str:
+    """Return the ``openssl -subj`` value for common name *cn*."""
+    return "/CN=" + _check_str("cn", cn)
+
+
+def _check_bits(bits: object) -> int:
+    if type(bits) is not int:
+        raise TypeError(_TYPE_ERROR.format("bits", int, type(bits), bits))
+    if bits not in KEY_BITS:
+        raise ValueError(f"bits must be one of {KEY_BITS!r}; got {bits!r}")
+    return bits
+
+
+def create_key(bits: int) -> bytes:
+    """Return a new unencrypted RSA private key (PEM) of *bits* bits."""
+    _check_bits(bits)
+    return _openssl(
+        "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}"
+    )
+
+
+def create_ca(key_file: str, subject: str) -> bytes:
+    """Return a self-signed CA certificate (PEM, SHA-384, :data:`DAYS` days)."""
+    return _openssl(
+        "req", "-new", "-x509", "-sha384", "-days", str(DAYS),
+        "-config", "/dev/stdin", "-key", _check_str("key_file", key_file),
+        "-subj", _check_str("subject", subject),
+        stdin=_OPENSSL_CNF,
+    )  # fmt: skip
+
+
+def create_csr(key_file: str, subject: str) -> bytes:
+    """Return a certificate signing request (PEM, SHA-384)."""
+    return _openssl(
+        "req", "-new", "-sha384",
+        "-config", "/dev/stdin", "-key", _check_str("key_file", key_file),
+        "-subj", _check_str("subject", subject),
+        stdin=_OPENSSL_CNF,
+    )  # fmt: skip
+
+
+def issue_cert(csr_file: str, ca_file: str, key_file: str, srl_file: str) -> bytes:
+    """Return the certificate for *csr_file* signed by the CA (*ca_file*, *key_file*).
+
+    *srl_file* holds the CA's serial number; it is created when missing.
+    The certificate may serve both as a server and as a client certificate.
+    """
+    return _openssl(
+        "x509", "-req", "-sha384", "-days", str(DAYS),
+        "-in", _check_str("csr_file", csr_file),
+        "-CA", _check_str("ca_file", ca_file),
+        "-CAkey", _check_str("key_file", key_file),
+        "-CAserial", _check_str("srl_file", srl_file), "-CAcreateserial",
+        "-extfile", "/dev/stdin", "-extensions", "leaf_ext",
+        stdin=_OPENSSL_CNF,
+    )  # fmt: skip
+
+
+def get_pubkey(key_data: bytes) -> bytes:
+    """Return the PEM public key of the PEM private key *key_data*."""
+    return _openssl("pkey", "-pubout", stdin=_check_bytes("key_data", key_data))
+
+
+def get_csr_pubkey(csr_data: bytes) -> bytes:
+    """Return the PEM public key inside the PEM CSR *csr_data*."""
+    return _openssl(
+        "req", "-pubkey", "-noout", stdin=_check_bytes("csr_data", csr_data)
+    )
+
+
+def get_cert_pubkey(cert_data: bytes) -> bytes:
+    """Return the PEM public key inside the PEM certificate *cert_data*."""
+    return _openssl(
+        "x509", "-pubkey", "-noout", stdin=_check_bytes("cert_data", cert_data)
+    )
+
+
+class PKI:
+    """Keys and certificates in one directory, each file named ``{id}.{ext}``.
+
+    An *id* is :func:`hash_pubkey` of a key's public key; it is also the
+    common name of the certificate made for that key. Extensions: ``key``,
+    ``ca`` (a self-signed CA certificate), ``csr``, ``cert``, ``srl``.
+    """
+
+    def __init__(self, ssldir: str) -> None:
+        _check_str("ssldir", ssldir)
+        if not os.path.isdir(ssldir):
+            raise ValueError(f"ssldir: not a directory: {ssldir!r}")
+        self.ssldir = ssldir
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.ssldir!r})"
+
+    def path(self, id: str, ext: str) -> str:
+        """Return the path of ``{id}.{ext}`` in :attr:`ssldir`."""
+        return os.path.join(self.ssldir, f"{id}.{ext}")
+
+    def create_key(self, bits: int = 4096) -> str:
+        """Write a new RSA key as ``{id}.key`` and return its id."""
+        key_data = create_key(bits)
+        id = hash_pubkey(get_pubkey(key_data))
+        safe_write(self.path(id, "key"), key_data)
+        return id
+
+    def create_ca(self, id: str) -> str:
+        """Write the self-signed CA certificate ``{id}.ca``; return its path."""
+        ca_file = self.path(id, "ca")
+        safe_write(ca_file, create_ca(self.path(id, "key"), make_subject(id)))
+        return ca_file
+
+    def create_csr(self, id: str) -> str:
+        """Write a CSR ``{id}.csr`` for key *id*; return its path."""
+        csr_file = self.path(id, "csr")
+        safe_write(csr_file, create_csr(self.path(id, "key"), make_subject(id)))
+        return csr_file
+
+    def issue_cert(self, id: str, ca_id: str) -> str:
+        """Sign ``{id}.csr`` with CA *ca_id*, write ``{id}.cert``; return its path."""
+        cert_data = issue_cert(
+            self.path(id, "csr"),
+            self.path(ca_id, "ca"),
+            self.path(ca_id, "key"),
+            self.path(ca_id, "srl"),
+        )
+        cert_file = self.path(id, "cert")
+        safe_write(cert_file, cert_data)
+        return cert_file
+
+    def get_server_sslconfig(self, server_id: str, client_ca_id: str) -> dict[str, str]:
+        """Return a server sslconfig requiring client certs from *client_ca_id*."""
+        return {
+            "cert_file": self.path(server_id, "cert"),
+            "key_file": self.path(server_id, "key"),
+            "ca_file": self.path(client_ca_id, "ca"),
+        }
+
+    def get_anonymous_server_sslconfig(self, server_id: str) -> dict[str, object]:
+        """Return a server sslconfig that lets clients connect without a certificate."""
+        return {
+            "cert_file": self.path(server_id, "cert"),
+            "key_file": self.path(server_id, "key"),
+            "allow_unauthenticated_clients": True,
+        }
+
+    def get_client_sslconfig(
+        self, server_ca_id: str, client_id: str
+    ) -> dict[str, object]:
+        """Return a client sslconfig presenting *client_id*'s certificate."""
+        return {
+            "ca_file": self.path(server_ca_id, "ca"),
+            "check_hostname": False,
+            "cert_file": self.path(client_id, "cert"),
+            "key_file": self.path(client_id, "key"),
+        }
+
+    def get_anonymous_client_sslconfig(self, server_ca_id: str) -> dict[str, object]:
+        """Return a client sslconfig trusting *server_ca_id*, without a certificate."""
+        return {"ca_file": self.path(server_ca_id, "ca"), "check_hostname": False}
