@@ -134,12 +134,16 @@ def build(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Sphinx HTML (-W -n --keep-going), then the doctest builder."""
     _apt_install_docs(session)
-    session.install(*DOCS_TOOLS)
+    session.install(*DOCS_TOOLS, "pytest", "pytest-timeout")
     _install_local(session, *PACKAGES)
     out = ROOT / "docs" / "_build"
     common = ["-W", "-n", "--keep-going", "-q"]
     session.run("sphinx-build", *common, "-b", "html", "docs", str(out / "html"))
     session.run("sphinx-build", *common, "-b", "doctest", "docs", str(out / "doctest"))
+    # Every public name documented; the built pages render in a real browser.
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "docs", env={"DEGU_DOCS_HTML": str(out / "html")}
+    )
 
 
 def _apt_install_docs(session: nox.Session) -> None:
