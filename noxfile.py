@@ -48,8 +48,6 @@ def _install_local(session: nox.Session, *packages: str) -> None:
 
 def _apt_install(session: nox.Session, *debs: str) -> bool:
     """Install Debian packages when we are root on a Debian machine; say why not."""
-    if all(shutil.which(deb) for deb in debs):
-        return True
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         session.log(f"not root or no apt-get: cannot install {', '.join(debs)}")
         return False
@@ -134,7 +132,7 @@ def build(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Sphinx HTML (-W -n --keep-going), then the doctest builder."""
     _apt_install_docs(session)
-    session.install(*DOCS_TOOLS, "pytest", "pytest-timeout")
+    session.install(*DOCS_TOOLS, "pytest", "pytest-timeout", "playwright")
     _install_local(session, *PACKAGES)
     out = ROOT / "docs" / "_build"
     common = ["-W", "-n", "--keep-going", "-q"]
@@ -147,9 +145,12 @@ def docs(session: nox.Session) -> None:
 
 
 def _apt_install_docs(session: nox.Session) -> None:
+    """The offline Python inventory, and a browser for the rendering test."""
     inventory = Path("/usr/share/doc/python3-doc/html/objects.inv")
     if not inventory.exists():
         _apt_install(session, PYTHON_DOC_PACKAGE)
+    if not shutil.which("chromium"):
+        _apt_install(session, "chromium")
 
 
 @nox.session(python=PYTHONS)
@@ -159,7 +160,8 @@ def examples(session: nox.Session) -> None:
     _install_local(session, *PACKAGES)
     scripts = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_"))
     for script in scripts:
-        session.run("python", str(script), *session.posargs)
+        # Each example exits by itself; the bound turns a hang into a failure.
+        session.run("timeout", "120", "python", str(script), external=True)
     session.run("pytest", "-p", "no:cacheprovider", "examples")
 
 
