@@ -1,0 +1,177 @@
+"""Tests for degu._temppki.TempPKI (SPEC §9), re-exported by degu.misc."""
+
+import gc
+import os
+import subprocess
+
+import pytest
+
+from degu._temppki import TempPKI
+from degu.sslhelpers import PKI, get_cert_pubkey, hash_pubkey
+
+TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def pki():
+    return TempPKI()
+
+
+@pytest.fixture(scope="module")
+def server_only_pki():
+    return TempPKI(client_pki=False)
+
+
+def verify_strict(ca_file, cert_file):
+    return subprocess.run(
+        ["openssl", "verify", "-x509_strict", "-CAfile", ca_file, cert_file],
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+
+
+def test_TempPKI_is_a_PKI_in_a_TempPKI_directory(pki):
+    assert isinstance(pki, PKI)
+    assert os.path.isdir(pki.ssldir)
+    assert os.path.basename(pki.ssldir).startswith("TempPKI.")
+    assert repr(pki) == f"TempPKI({pki.ssldir!r})"
+
+
+def test_TempPKI_makes_four_distinct_ids(pki):
+    ids = [pki.server_ca_id, pki.server_id, pki.client_ca_id, pki.client_id]
+    assert len(set(ids)) == 4
+    for kid in ids:
+        assert type(kid) is str and len(kid) == 48
+
+
+def test_TempPKI_files(pki):
+    expected = set()
+    for ca_id in (pki.server_ca_id, pki.client_ca_id):
+        expected |= {f"{ca_id}.key", f"{ca_id}.ca", f"{ca_id}.srl"}
+    for cert_id in (pki.server_id, pki.client_id):
+        expected |= {f"{cert_id}.key", f"{cert_id}.csr", f"{cert_id}.cert"}
+    assert set(os.listdir(pki.ssldir)) == expected
+
+
+def test_TempPKI_chains_verify_and_ids_match_keys(pki):
+    pairs = [(pki.server_ca_id, pki.server_id), (pki.client_ca_id, pki.client_id)]
+    for ca_id, cert_id in pairs:
+        result = verify_strict(pki.path(ca_id, "ca"), pki.path(cert_id, "cert"))
+        assert result.returncode == 0, result.stderr
+        with open(pki.path(cert_id, "cert"), "rb") as f:
+            assert hash_pubkey(get_cert_pubkey(f.read())) == cert_id
+    # Each certificate is signed by its own CA only.
+    wrong = verify_strict(
+        pki.path(pki.client_ca_id, "ca"), pki.path(pki.server_id, "cert")
+    )
+    assert wrong.returncode != 0
+
+
+def test_TempPKI_uses_2048_bit_keys_by_default(pki):
+    out = subprocess.run(
+        ["openssl", "pkey", "-noout", "-text", "-in", pki.path(pki.server_id, "key")],
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert out.stdout.startswith(b"Private-Key: (2048 bit")
+
+
+def test_TempPKI_sslconfig_properties(pki):
+    assert pki.server_sslconfig == {
+        "ca_file": pki.path(pki.client_ca_id, "ca"),
+        "cert_file": pki.path(pki.server_id, "cert"),
+        "key_file": pki.path(pki.server_id, "key"),
+    }
+    assert pki.client_sslconfig == {
+        "ca_file": pki.path(pki.server_ca_id, "ca"),
+        "cert_file": pki.path(pki.client_id, "cert"),
+        "check_hostname": False,
+        "key_file": pki.path(pki.client_id, "key"),
+    }
+    assert pki.anonymous_server_sslconfig == {
+        "allow_unauthenticated_clients": True,
+        "cert_file": pki.path(pki.server_id, "cert"),
+        "key_file": pki.path(pki.server_id, "key"),
+    }
+    assert pki.anonymous_client_sslconfig == {
+        "ca_file": pki.path(pki.server_ca_id, "ca"),
+        "check_hostname": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "server_sslconfig",
+        "client_sslconfig",
+        "anonymous_server_sslconfig",
+        "anonymous_client_sslconfig",
+    ],
+)
+def test_TempPKI_sslconfig_is_a_new_dict_each_time(pki, name):
+    first = getattr(pki, name)
+    first["cert_file"] = "/tampered"
+    second = getattr(pki, name)
+    assert second is not first
+    assert second.get("cert_file") != "/tampered"
+
+
+def test_TempPKI_without_client_pki(server_only_pki):
+    pki = server_only_pki
+    assert pki.client_ca_id is None
+    assert pki.client_id is None
+    assert len(os.listdir(pki.ssldir)) == 6
+    assert pki.anonymous_server_sslconfig["cert_file"] == pki.path(
+        pki.server_id, "cert"
+    )
+    assert pki.anonymous_client_sslconfig["ca_file"] == pki.path(pki.server_ca_id, "ca")
+    for name in ("server_sslconfig", "client_sslconfig"):
+        with pytest.raises(ValueError) as e:
+            getattr(pki, name)
+        assert str(e.value) == f"{name} needs TempPKI(client_pki=True)"
+
+
+def test_TempPKI_removes_its_directory_when_collected():
+    pki = TempPKI(client_pki=False, bits=1024)
+    ssldir = pki.ssldir
+    assert os.path.isdir(ssldir)
+    del pki
+    gc.collect()
+    assert not os.path.exists(ssldir)
+
+
+def test_TempPKI_bits_keyword():
+    pki = TempPKI(bits=1024)
+    out = subprocess.run(
+        ["openssl", "pkey", "-noout", "-text", "-in", pki.path(pki.client_id, "key")],
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert out.stdout.startswith(b"Private-Key: (1024 bit")
+
+
+@pytest.mark.parametrize("bits", [512, 2000, 8192])
+def test_TempPKI_rejects_bad_bits_before_making_anything(bits, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("mkdtemp called")
+
+    monkeypatch.setattr("tempfile.mkdtemp", forbidden)
+    with pytest.raises(ValueError) as e:
+        TempPKI(bits=bits)
+    assert str(e.value) == f"bits must be one of (1024, 2048, 3072, 4096); got {bits}"
+    with pytest.raises(TypeError) as e:
+        TempPKI(bits=str(bits))
+    assert str(e.value) == f"bits: need a {int!r}; got a {str!r}: '{bits}'"
+
+
+@pytest.mark.parametrize("bad", [1, 0, None, "yes"])
+def test_TempPKI_client_pki_must_be_bool(bad):
+    with pytest.raises(TypeError) as e:
+        TempPKI(client_pki=bad)
+    assert str(e.value) == f"client_pki: need a {bool!r}; got a {type(bad)!r}: {bad!r}"
+
+
+def test_degu_misc_reexports_TempPKI():
+    from degu import misc
+
+    assert misc.TempPKI is TempPKI
