@@ -3,12 +3,23 @@
 This module belongs to the degu-embed distribution and is the only
 ``__init__.py`` in the shared ``degu`` namespace.  Importing it must stay
 cheap: it imports nothing but :mod:`pkgutil` at module level (no socket, ssl,
-threading, multiprocessing or logging, and no ``degu.*`` submodule).
+threading, multiprocessing or logging, and no ``degu.*`` submodule).  The
+process machinery (``degu._processes``, in degu-core) is imported when a
+server is started, and the server modules only inside the child (SPEC §12).
 """
 
 # Keep the namespace open: degu-core and degu-controller install their modules
 # as PEP 420 portions, possibly on other sys.path entries (editable installs).
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
+# mypy treats any name TYPE_CHECKING as true; importing typing here would
+# only cost time at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.process import BaseProcess
+    from typing import Any, Self
+del TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -17,3 +28,148 @@ IPv6_ANY = ("::", 0, 0, 0)
 IPv4_LOOPBACK = ("127.0.0.1", 0)
 IPv4_ANY = ("0.0.0.0", 0)
 ADDRESS_CONSTANTS = (IPv6_LOOPBACK, IPv6_ANY, IPv4_LOOPBACK, IPv4_ANY)
+
+#: Seconds to wait for a live but silent server process to report its address.
+START_TIMEOUT = 60.0
+
+__all__ = [
+    "ADDRESS_CONSTANTS",
+    "START_TIMEOUT",
+    "EmbeddedSSLServer",
+    "EmbeddedServer",
+    "IPv4_ANY",
+    "IPv4_LOOPBACK",
+    "IPv6_ANY",
+    "IPv6_LOOPBACK",
+    "start_server",
+    "start_sslserver",
+]
+
+
+def start_server(
+    address: "Any",
+    build_func: "Callable[..., Any]",
+    *build_args: "Any",
+    **options: "Any",
+) -> "tuple[BaseProcess, Any]":
+    """Start a ``degu.server.Server`` in a new process.
+
+    In the child, ``build_func(*build_args)`` builds the app and
+    ``Server(address, app, **options)`` serves it.
+
+    Returns:
+        ``(process, address)``: the daemon ``multiprocessing.Process`` and the
+        address the server is bound to.
+    """
+    from degu._processes import ServerRecipe, start_server_process
+
+    recipe = ServerRecipe(None, address, build_func, build_args, options)
+    return start_server_process(recipe, timeout=START_TIMEOUT)
+
+
+def start_sslserver(
+    sslconfig: "dict[str, Any]",
+    address: "Any",
+    build_func: "Callable[..., Any]",
+    *build_args: "Any",
+    **options: "Any",
+) -> "tuple[BaseProcess, Any]":
+    """Start a ``degu.server.SSLServer`` in a new process.
+
+    ``sslconfig`` must be a ``dict`` (checked here, before the process starts);
+    the child builds its ``ssl.SSLContext`` from it.
+    """
+    from degu._processes import ServerRecipe, check_sslconfig, start_server_process
+
+    check_sslconfig(sslconfig)
+    recipe = ServerRecipe(sslconfig, address, build_func, build_args, options)
+    return start_server_process(recipe, timeout=START_TIMEOUT)
+
+
+class _Embedded:
+    # Shared by EmbeddedServer and EmbeddedSSLServer, which SPEC §12.5 keeps
+    # apart (neither is a subclass of the other).
+    address: "Any"
+    build_func: "Callable[..., Any]"
+    build_args: "tuple[Any, ...]"
+    options: "dict[str, Any]"
+    process: "BaseProcess"
+
+    def terminate(self) -> None:
+        """Stop the server process; safe to call again, bounded in time.
+
+        SIGTERM first, SIGKILL if it has not exited a few seconds later;
+        ``self.process.exitcode`` is set afterwards.
+        """
+        process = self.__dict__.get("process")
+        if process is not None:
+            from degu._processes import stop_process
+
+            stop_process(process)
+
+    def __del__(self) -> None:
+        try:
+            self.terminate()
+        except Exception:  # never raise from a finalizer (e.g. at exit)
+            pass
+
+    def __enter__(self) -> "Self":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.terminate()
+
+
+class EmbeddedServer(_Embedded):
+    """A ``degu.server.Server`` running in its own process.
+
+    ``address`` and the keyword ``options`` go unchanged to the ``Server``;
+    ``build_func(*build_args)`` builds the app in the child.
+    """
+
+    def __init__(
+        self,
+        address: "Any",
+        build_func: "Callable[..., Any]",
+        *build_args: "Any",
+        **options: "Any",
+    ) -> None:
+        self.build_func = build_func
+        self.build_args = build_args
+        self.options = options
+        self.process, self.address = start_server(
+            address, build_func, *build_args, **options
+        )
+
+    def __repr__(self) -> str:
+        return f"EmbeddedServer({self.address!r}, {self.build_func!r})"
+
+
+class EmbeddedSSLServer(_Embedded):
+    """A ``degu.server.SSLServer`` running in its own process.
+
+    Like :class:`EmbeddedServer`, plus ``sslconfig`` (a ``dict``) from which
+    the child builds its TLS context.
+    """
+
+    def __init__(
+        self,
+        sslconfig: "dict[str, Any]",
+        address: "Any",
+        build_func: "Callable[..., Any]",
+        *build_args: "Any",
+        **options: "Any",
+    ) -> None:
+        from degu._processes import check_sslconfig
+
+        check_sslconfig(sslconfig)
+        self.sslconfig = sslconfig
+        self.build_func = build_func
+        self.build_args = build_args
+        self.options = options
+        self.process, self.address = start_sslserver(
+            sslconfig, address, build_func, *build_args, **options
+        )
+
+    def __repr__(self) -> str:
+        return f"EmbeddedSSLServer(<sslconfig>, {self.address!r}, {self.build_func!r})"
