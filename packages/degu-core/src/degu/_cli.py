@@ -1,0 +1,360 @@
+"""The main job: ``python -m degu.server`` (SPEC §14 item 11).
+
+With no arguments it serves the current directory through
+``degu.applib.FilesApp`` on ``127.0.0.1:8000`` (the port ``python -m
+http.server`` uses; ``--address 127.0.0.1:0`` picks a free one) and prints
+the URL to open.  ``--app module:callable`` serves any RGI app instead.
+Each request is logged to stderr in Common Log Format by a middleware added
+here, because ``Server`` itself logs per connection only (SPEC §4.7).
+SIGINT (Ctrl-C) and SIGTERM stop the server cleanly and exit with status 0.
+
+Exit status: 0 after a clean stop, 1 when the server cannot start (e.g. the
+port is taken), 2 for usage errors (bad option, bad ``--app``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, TextIO
+
+__all__ = ("main",)
+
+#: Address served when ``--address`` is not given.
+DEFAULT_ADDRESS = "127.0.0.1:8000"
+#: Seconds requests in progress may take to finish after SIGINT/SIGTERM.
+SHUTDOWN_GRACE = 0.5
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()  # noqa: SIM905
+
+access_log = logging.getLogger("degu.access")
+
+
+class UsageError(Exception):
+    """A bad option value: reported as ``error: ...`` with exit status 2."""
+
+
+def parse_address(text: str) -> tuple[Any, ...] | str:
+    """Turn ``host:port``, ``[ipv6]:port`` or ``/abs/path`` into a Server address.
+
+    >>> parse_address('[::1]:8080')
+    ('::1', 8080, 0, 0)
+    """
+    if text.startswith("/"):
+        if text != os.path.abspath(text):
+            raise UsageError(f"--address: not an absolute, normalized path: {text!r}")
+        return text
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(
+            f"--address: need HOST:PORT, [IPV6]:PORT or /socket/path; got {text!r}"
+        )
+    if not (port_text.isdigit() and port_text.isascii() and int(port_text) <= 65535):
+        raise UsageError(f"--address: bad port {port_text!r} in {text!r}")
+    port = int(port_text)
+    if host.startswith("[") and host.endswith("]"):
+        return (host[1:-1], port, 0, 0)
+    if ":" in host or "[" in host or "]" in host:
+        raise UsageError(f"--address: put an IPv6 host in brackets: {text!r}")
+    return (host, port)
+
+
+def load_app(spec: str) -> Callable[..., Any]:
+    """Import ``module:callable`` (the attribute may be dotted) and return it."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"--app: need MODULE:CALLABLE; got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        # `python -m` puts the working directory first; do the same when
+        # main() is called from elsewhere, so `--app myapp:app` finds ./myapp.py.
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module_name.startswith(e.name):
+            raise UsageError(f"--app: no module named {module_name!r}") from None
+        raise UsageError(
+            f"--app: importing {module_name!r} failed:\n{traceback.format_exc()}"
+        ) from None
+    except Exception:
+        raise UsageError(
+            f"--app: importing {module_name!r} failed:\n{traceback.format_exc()}"
+        ) from None
+    for name in attr.split("."):
+        if not hasattr(obj, name):
+            raise UsageError(f"--app: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, name)
+    if not callable(obj):
+        raise UsageError(f"--app: {spec} is not callable: {obj!r}")
+    return obj  # type: ignore[no-any-return]
+
+
+def _clf_time(now: float) -> str:
+    t = time.localtime(now)
+    offset = t.tm_gmtoff or 0
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return (
+        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
+    )
+
+
+def format_access(session: Any, request: Any, status: int | str, size: Any) -> str:
+    """One Common Log Format line: ``host - - [time] "request" status size``."""
+    address = session.address
+    host = address[0] if isinstance(address, tuple) else "-"
+    length = size if type(size) is int else "-"
+    return (
+        f"{host} - - [{_clf_time(time.time())}] "
+        f'"{request.method} {request.uri} HTTP/1.1" {status} {length}'
+    )
+
+
+class AccessLog:
+    """Middleware logging each request in Common Log Format on ``degu.access``.
+
+    The line is written when the app returns (the size is the response's
+    ``content-length``, ``-`` when unknown), or with status 500 when the app
+    raises (the exception still propagates, so the server answers 500).
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        on_connect = getattr(app, "on_connect", None)
+        if on_connect is not None:
+            self.on_connect = on_connect
+
+    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+        try:
+            response = self.app(session, request, api)
+        except Exception:
+            access_log.info("%s", format_access(session, request, 500, None))
+            raise
+        try:
+            status, headers = response[0], response[2]
+            size = headers.get("content-length") if isinstance(headers, dict) else None
+            if size is None and isinstance(response[3], bytes):
+                size = len(response[3])
+            access_log.info("%s", format_access(session, request, status, size))
+        except Exception:  # a malformed response is the server's to report
+            access_log.info("%s", format_access(session, request, "-", None))
+        return response
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m degu.server`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m degu.server",
+        description=(
+            "Serve files from a directory (default: the current one), or any RGI "
+            "app, over HTTP/1.1 (or HTTPS with --cert/--key). Stop with Ctrl-C."
+        ),
+        epilog=(
+            "Each request is logged to stderr in Common Log Format. "
+            "Exit status: 0 after Ctrl-C/SIGTERM, 1 if the server cannot start, "
+            "2 for usage errors."
+        ),
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--app",
+        metavar="MODULE:CALLABLE",
+        help="serve this RGI app, e.g. 'hello_app:app' (the module is imported "
+        "from the current directory or sys.path) instead of files",
+    )
+    what.add_argument(
+        "-d",
+        "--directory",
+        metavar="DIR",
+        help="serve the files below DIR (default: the current directory)",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        default=DEFAULT_ADDRESS,
+        help="where to listen: HOST:PORT, [IPV6]:PORT or an absolute Unix socket "
+        f"path; port 0 picks a free port (default: {DEFAULT_ADDRESS})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="most concurrent connections, one thread each (default: 50)",
+    )
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        metavar="N",
+        help="requests served per connection before closing it (default: 1000)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="socket timeout, including the keep-alive idle wait (default: 30)",
+    )
+    p.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="serve HTTPS with this PEM server certificate (needs --key)",
+    )
+    p.add_argument("--key", metavar="FILE", help="PEM private key for --cert")
+    p.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="require client certificates issued by this PEM CA (with --cert); "
+        "without it any client may connect",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not log requests (errors are still logged)",
+    )
+    return p
+
+
+def _sslconfig(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.cert is None and args.key is None:
+        if args.ca is not None:
+            raise UsageError("--ca needs --cert and --key")
+        return None
+    if args.cert is None or args.key is None:
+        raise UsageError("--cert and --key go together")
+    config: dict[str, Any] = {
+        "cert_file": os.path.abspath(args.cert),
+        "key_file": os.path.abspath(args.key),
+    }
+    if args.ca is not None:
+        config["ca_file"] = os.path.abspath(args.ca)
+    else:
+        config["allow_unauthenticated_clients"] = True
+    return config
+
+
+def _server_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("max_connections", "max_requests", "timeout"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    return options
+
+
+def url_for(address: Any, tls: bool) -> str:
+    """The URL to print for a bound server address."""
+    scheme = "https" if tls else "http"
+    if isinstance(address, tuple):
+        host = address[0]
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{address[1]}/"
+    # A Unix socket has no URL of its own; curl can still reach it.
+    return f"{scheme}://localhost/ (curl --unix-socket {address} {scheme}://localhost/)"
+
+
+def _configure_logging(quiet: bool, stream: TextIO) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.WARNING if quiet else logging.INFO)
+    access_log.propagate = False
+    # Connection-level server messages are noise here; keep its warnings.
+    server_log = logging.getLogger("degu.server")
+    server_handler = logging.StreamHandler(stream)
+    server_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    server_log.addHandler(server_handler)
+    server_log.setLevel(logging.WARNING)
+
+
+def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
+    from degu.applib import FilesApp
+    from degu.server import Server, SSLServer
+
+    address = parse_address(args.address)
+    if args.app is not None:
+        app = load_app(args.app)
+        what = args.app
+    else:
+        directory = os.path.abspath(args.directory or os.getcwd())
+        try:
+            app = FilesApp(directory)
+        except OSError as e:
+            raise UsageError(f"--directory: cannot open {directory!r}: {e}") from None
+        what = directory
+    if not args.quiet:
+        app = AccessLog(app)
+    options = _server_options(args)
+    sslconfig = _sslconfig(args)
+    try:
+        if sslconfig is None:
+            server = Server(address, app, **options)
+        else:
+            server = SSLServer(sslconfig, address, app, **options)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    return server, what
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet, sys.stderr)
+    try:
+        server, what = _make_server(args)
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except OSError as e:
+        print(
+            f"{parser.prog}: error: cannot listen on {args.address}: {e}\n"
+            "(use --address 127.0.0.1:0 to pick a free port)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    tls = args.cert is not None
+    print(f"Serving {what} at {url_for(server.address, tls)}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    return _serve(server)
+
+
+def _serve(server: Any) -> int:
+    stopper: list[threading.Thread] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for requests in progress; run it in a thread so
+        # the signal handler returns at once and serve_forever() keeps
+        # running until shutdown() tells it to return.
+        if not stopper:
+            t = threading.Thread(
+                target=server.shutdown, args=(SHUTDOWN_GRACE,), name="degu-shutdown"
+            )
+            stopper.append(t)
+            t.start()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        server.serve_forever()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for t in stopper:
+            t.join()
+    print("Stopped.", file=sys.stderr, flush=True)
+    return 0

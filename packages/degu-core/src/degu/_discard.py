@@ -1,0 +1,52 @@
+"""Reading and dropping a request body an app does not want (applib helpers).
+
+The server refuses to answer a request whose body was not consumed (SPEC
+§3.2): it closes the connection, so a client that PUTs to a read-only
+``FilesApp`` would never learn it got a 405.  The applib apps therefore read
+and drop such a body before answering, but only up to :data:`MAX_DISCARD`
+bytes: reading an attacker's endless upload would tie up a connection slot
+for nothing.  Past that limit the body is left unread and the server's own
+rule applies (it answers 500 and closes the connection, SPEC §14 item 10).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ("MAX_DISCARD", "discard_body")
+
+#: Most request-body bytes an applib app reads and drops to answer cleanly.
+MAX_DISCARD = 1048576
+
+_READ_SIZE = 65536
+_BODY_CONSUMED = 2
+
+
+def discard_body(body: Any) -> bool:
+    """Read and drop ``body`` when it holds at most :data:`MAX_DISCARD` bytes.
+
+    Returns:
+        ``True`` when the body is now consumed (or was ``None``), ``False``
+        when it is larger than the limit and was left (partly) unread.
+    """
+    if body is None or body.state == _BODY_CONSUMED:
+        return True
+    if body.chunked:
+        total = 0
+        # Bounded: every chunk but the last carries >= 1 byte, and we stop
+        # as soon as MAX_DISCARD is passed.
+        while True:
+            _ext, data = body.readchunk()
+            if not data:
+                return True
+            total += len(data)
+            if total > MAX_DISCARD:
+                return False
+    if body.content_length > MAX_DISCARD:
+        # Known too big before reading a byte: leave the connection alone.
+        return False
+    # Bounded by content_length <= MAX_DISCARD; the final read returns b''
+    # and marks the body consumed (SPEC §2.5).
+    while body.read(_READ_SIZE):
+        pass
+    return True

@@ -1,0 +1,420 @@
+"""Tests for degu.applib.FilesApp: the confined static file server (SPEC §10)."""
+
+from __future__ import annotations
+
+import gc
+import http.client
+import io
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from degu import _discard, _files
+from degu.applib import FilesApp
+from degu.base import Body, ChunkedBody, Range, Request, Session, api
+
+DATA = bytes(range(256)) * 40  # 10240 bytes
+
+
+def req(
+    method: str, *path: str, headers: Any = None, body: Any = None, query: Any = None
+) -> Request:
+    uri = "/" + "/".join(path) + ("" if query is None else "?" + query)
+    return Request(method, uri, headers or {}, body, [], list(path), query)
+
+
+def call(app: FilesApp, request: Request) -> Any:
+    return app(Session(("127.0.0.1", 1)), request, api)
+
+
+def read_body(response: Any) -> bytes:
+    body = response[3]
+    assert isinstance(body, Body)
+    return b"".join(body)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[Path]:
+    """A served directory ``www`` next to a secret outside it."""
+    www = tmp_path / "www"
+    (www / "sub").mkdir(parents=True)
+    (www / "index.html").write_bytes(b"<h1>home</h1>")
+    (www / "data.bin").write_bytes(DATA)
+    (www / "empty.txt").write_bytes(b"")
+    (www / "sub" / "index.html").write_bytes(b"sub home")
+    (www / "sub" / "style.css").write_bytes(b"p{}")
+    (tmp_path / "secret.txt").write_bytes(b"top secret")
+    yield www
+
+
+@pytest.fixture
+def app(tree: Path) -> Iterator[FilesApp]:
+    a = FilesApp(str(tree))
+    yield a
+    a.close()
+
+
+def test_FilesApp_checks_dir_name(tmp_path: Path) -> None:
+    with pytest.raises(TypeError) as e:
+        FilesApp(tmp_path)  # type: ignore[arg-type]
+    assert str(e.value).startswith("dir_name: need a <class 'str'>; got a ")
+    for bad in ("relative/dir", str(tmp_path) + "/", str(tmp_path) + "/./x"):
+        with pytest.raises(ValueError) as e2:
+            FilesApp(bad)
+        assert str(e2.value) == f"dir_name: not absolute, normalized path: {bad!r}"
+    with pytest.raises(FileNotFoundError):
+        FilesApp(str(tmp_path / "missing"))
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NotADirectoryError):
+        FilesApp(str(tmp_path / "file"))
+
+
+def test_FilesApp_attributes_repr_and_close(tree: Path) -> None:
+    a = FilesApp(str(tree))
+    assert a.dir_name == str(tree)
+    assert repr(a) == f"FilesApp({str(tree)!r})"
+    fd = a.dir_fd
+    os.fstat(fd)
+    a.close()
+    a.close()  # idempotent
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_FilesApp_serves_a_file_with_GET(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin"))
+    assert r[:3] == (
+        200,
+        "OK",
+        {"content-length": 10240, "content-type": "application/octet-stream"},
+    )
+    assert r[3].content_length == 10240
+    assert read_body(r) == DATA
+
+
+def test_FilesApp_answers_HEAD_without_a_body(app: FilesApp) -> None:
+    r = call(app, req("HEAD", "index.html"))
+    assert r == (200, "OK", {"content-length": 13, "content-type": "text/html"}, None)
+
+
+def test_FilesApp_serves_index_html(app: FilesApp) -> None:
+    assert read_body(call(app, req("GET"))) == b"<h1>home</h1>"
+    assert read_body(call(app, req("GET", "sub", ""))) == b"sub home"
+
+
+def test_FilesApp_redirects_a_directory_to_its_slash_form(app: FilesApp) -> None:
+    r = call(app, req("GET", "sub", query="x=1"))
+    assert r == (301, "Moved Permanently", {"location": "/sub/?x=1"}, None)
+    request = Request("GET", "/files/sub", {}, None, ["files"], ["sub"], None)
+    assert call(app, request)[2] == {"location": "/files/sub/"}
+
+
+def test_FilesApp_serves_an_empty_file(app: FilesApp) -> None:
+    r = call(app, req("GET", "empty.txt"))
+    assert r[:3] == (200, "OK", {"content-length": 0, "content-type": "text/plain"})
+    assert read_body(r) == b""
+
+
+def test_FilesApp_content_types(tree: Path, app: FilesApp) -> None:
+    for name in ("a.css", "a.tar.gz", "a.unknownext", "README"):
+        (tree / name).write_bytes(b"x")
+    assert call(app, req("HEAD", "a.css"))[2]["content-type"] == "text/css"
+    # A compressed file is labelled as what it is, not as what it contains.
+    assert call(app, req("HEAD", "a.tar.gz"))[2]["content-type"] == "application/gzip"
+    assert "content-type" not in call(app, req("HEAD", "a.unknownext"))[2]
+    assert "content-type" not in call(app, req("HEAD", "README"))[2]
+
+
+def test_FilesApp_missing_is_404(app: FilesApp) -> None:
+    for path in (("nope",), ("sub", "nope"), ("nope", "x"), ("data.bin", "x")):
+        assert call(app, req("GET", *path)) == (404, "Not Found", {}, None)
+    # A directory without index.html:
+    os.unlink(os.path.join(app.dir_name, "sub", "index.html"))
+    assert call(app, req("GET", "sub", "")) == (404, "Not Found", {}, None)
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "DELETE"])
+def test_FilesApp_refuses_other_methods(app: FilesApp, method: str) -> None:
+    assert call(app, req(method, "data.bin")) == (
+        405,
+        "Method Not Allowed",
+        {"allow": "GET, HEAD"},
+        None,
+    )
+
+
+def test_FilesApp_discards_an_unwanted_body(app: FilesApp) -> None:
+    body = Body(io.BytesIO(b"x" * 100), 100)
+    assert call(app, req("PUT", "f", body=body))[0] == 405
+    assert body.state == 2
+    chunked = ChunkedBody(io.BytesIO(b"3\r\nabc\r\n0\r\n\r\n"))
+    assert call(app, req("POST", "f", body=chunked))[0] == 405
+    assert chunked.state == 2
+
+
+def test_discard_body_limit_edges() -> None:
+    limit = _discard.MAX_DISCARD
+    ok = Body(io.BytesIO(b"x" * limit), limit)
+    assert _discard.discard_body(ok) is True
+    assert ok.state == 2
+    big = Body(io.BytesIO(b"x" * (limit + 1)), limit + 1)
+    assert _discard.discard_body(big) is False
+    assert big.state == 0  # not a byte read: the server will close
+
+    def chunked(total: int) -> ChunkedBody:
+        half = total // 2
+        src = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+            half,
+            b"y" * half,
+            total - half,
+            b"y" * (total - half),
+        )
+        return ChunkedBody(io.BytesIO(src))
+
+    c = chunked(limit)
+    assert _discard.discard_body(c) is True
+    assert c.state == 2
+    c = chunked(limit + 1)
+    assert _discard.discard_body(c) is False
+    assert c.state != 2
+    assert _discard.discard_body(None) is True
+
+
+def test_FilesApp_range_gives_206(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin", headers={"range": Range(10, 20)}))
+    assert r[:2] == (206, "Partial Content")
+    assert r[2]["content-length"] == 10
+    assert r[2]["content-range"] == "bytes 10-19/10240"
+    assert read_body(r) == DATA[10:20]
+    last = call(app, req("GET", "data.bin", headers={"range": Range(10239, 10240)}))
+    assert read_body(last) == DATA[-1:]
+    head = call(app, req("HEAD", "data.bin", headers={"range": Range(0, 10240)}))
+    assert head[0] == 206 and head[3] is None
+    assert head[2]["content-length"] == 10240
+
+
+def test_FilesApp_unsatisfiable_range_is_416(app: FilesApp) -> None:
+    for rng in (Range(10240, 10241), Range(0, 10241), Range(20000, 20001)):
+        r = call(app, req("GET", "data.bin", headers={"range": rng}))
+        assert r == (416, "Range Not Satisfiable", {}, None)
+    r = call(app, req("GET", "empty.txt", headers={"range": Range(0, 1)}))
+    assert r[0] == 416
+
+
+def test_FilesApp_str_range_header_is_400(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-1"}))
+    assert r == (400, "Bad Request", {}, None)
+
+
+def test_FilesApp_streams_large_files_without_reading_them_whole(
+    tree: Path, app: FilesApp
+) -> None:
+    size = 40 * 1024 * 1024
+    with open(tree / "big", "wb") as f:
+        f.truncate(size)  # sparse: cheap to create
+    r = call(app, req("GET", "big"))
+    body = r[3]
+    assert r[2]["content-length"] == size and body.content_length == size
+    pieces = 0
+    total = 0
+    for piece in body:
+        assert len(piece) <= 1048576
+        total += len(piece)
+        pieces += 1
+    assert total == size and pieces >= 40
+
+
+def test_FilesApp_closes_the_file_after_the_last_byte(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin"))
+    reader = r[3].rfile
+    assert isinstance(reader, _files._FileReader)
+    fd = reader._fd
+    os.fstat(fd)
+    read_body(r)
+    assert reader._fd == -1
+
+
+def test_FilesApp_closes_the_file_of_an_abandoned_body(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin"))
+    fd = r[3].rfile._fd
+    os.fstat(fd)
+    del r
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+# --- escape attempts: each must stay inside the served directory ---------
+
+
+def test_FilesApp_dotdot_component_is_400(app: FilesApp) -> None:
+    for path in ((".."), ("sub", ".."), ("sub", "..", "..", "secret.txt")):
+        parts = [path] if isinstance(path, str) else list(path)
+        assert call(app, req("GET", *parts)) == (400, "Bad Request", {}, None)
+
+
+def test_FilesApp_slash_or_nul_inside_a_component_is_400(app: FilesApp) -> None:
+    for bad in ("../secret.txt", "/etc/passwd", "a\x00b"):
+        request = Request("GET", "/x", {}, None, [], [bad], None)
+        assert call(app, request) == (400, "Bad Request", {}, None)
+
+
+def test_FilesApp_refuses_symlink_to_outside_absolute(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "abs").symlink_to(tree.parent / "secret.txt")
+    (tree / "etc").symlink_to("/etc")
+    assert call(app, req("GET", "abs"))[0] == 404
+    assert call(app, req("GET", "etc", "passwd"))[0] == 404
+
+
+def test_FilesApp_refuses_relative_symlink_climbing_out(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "rel").symlink_to("../secret.txt")
+    (tree / "sub" / "deep").symlink_to("../../secret.txt")
+    (tree / "up").symlink_to("..")
+    assert call(app, req("GET", "rel"))[0] == 404
+    assert call(app, req("GET", "sub", "deep"))[0] == 404
+    assert call(app, req("GET", "up", "secret.txt"))[0] == 404
+    assert call(app, req("GET", "up", "www", "index.html"))[0] == 404
+
+
+def test_FilesApp_follows_symlinks_that_stay_inside(tree: Path, app: FilesApp) -> None:
+    (tree / "alias.bin").symlink_to("data.bin")
+    (tree / "sub" / "home.html").symlink_to("../index.html")
+    (tree / "s").symlink_to("sub")
+    assert read_body(call(app, req("GET", "alias.bin"))) == DATA
+    assert read_body(call(app, req("GET", "sub", "home.html"))) == b"<h1>home</h1>"
+    assert read_body(call(app, req("GET", "s", "style.css"))) == b"p{}"
+
+
+def test_FilesApp_bounds_symlink_loops(tree: Path, app: FilesApp) -> None:
+    (tree / "loop1").symlink_to("loop2")
+    (tree / "loop2").symlink_to("loop1")
+    (tree / "self").symlink_to("self")
+    assert call(app, req("GET", "loop1"))[0] == 404
+    assert call(app, req("GET", "self"))[0] == 404
+
+
+def test_FilesApp_symlink_chain_at_the_limit(tree: Path, app: FilesApp) -> None:
+    limit = _files.MAX_SYMLINKS
+    for i in range(limit):
+        (tree / f"l{i}").symlink_to(f"l{i + 1}")
+    (tree / f"l{limit}").symlink_to("data.bin")
+    # l1 needs limit hops, l0 needs limit + 1.
+    assert call(app, req("HEAD", "l1"))[0] == 200
+    assert call(app, req("HEAD", "l0"))[0] == 404
+
+
+def test_FilesApp_refuses_fifos_and_sockets_without_blocking(
+    tree: Path, app: FilesApp
+) -> None:
+    os.mkfifo(tree / "fifo")
+    assert call(app, req("GET", "fifo"))[0] == 404
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(tree / "sock"))
+        assert call(app, req("GET", "sock"))[0] == 404
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_FilesApp_unreadable_is_403(tree: Path, app: FilesApp) -> None:
+    (tree / "private").write_bytes(b"x")
+    os.chmod(tree / "private", 0)
+    assert call(app, req("GET", "private")) == (403, "Forbidden", {}, None)
+
+
+def test_FilesApp_is_confined_when_its_directory_is_renamed(tree: Path) -> None:
+    """The app holds a descriptor: moving the directory cannot widen it."""
+    a = FilesApp(str(tree))
+    try:
+        moved = tree.parent / "moved"
+        tree.rename(moved)
+        assert read_body(call(a, req("GET", "index.html"))) == b"<h1>home</h1>"
+        assert call(a, req("GET", "secret.txt"))[0] == 404
+    finally:
+        a.close()
+
+
+# --- over real sockets ---------------------------------------------------
+
+
+@pytest.fixture
+def served(app: FilesApp) -> Iterator[Any]:
+    from degu.server import Server
+
+    server = Server(("127.0.0.1", 0), app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown(5)
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_FilesApp_over_http_client(served: Any) -> None:
+    conn = http.client.HTTPConnection(*served.address, timeout=10)
+    try:
+        conn.request("GET", "/data.bin")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, DATA)
+        conn.request("GET", "/data.bin", headers={"Range": "bytes=100-199"})
+        r = conn.getresponse()
+        assert r.status == 206
+        assert r.getheader("content-range") == "bytes 100-199/10240"
+        assert r.read() == DATA[100:200]
+        conn.request("HEAD", "/index.html")
+        r = conn.getresponse()
+        assert (r.status, r.getheader("content-length"), r.read()) == (200, "13", b"")
+        conn.request("GET", "/missing")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (404, b"")
+    finally:
+        conn.close()
+
+
+def test_FilesApp_over_degu_client_with_get_range(served: Any) -> None:
+    from degu.client import Client
+
+    conn = Client(served.address).connect()
+    try:
+        r = conn.get_range("/data.bin", {}, 5, 10)
+        assert r.status == 206 and r.body.read() == DATA[5:10]
+        r = conn.get_range("/data.bin", {}, 0, 10241)
+        assert (r.status, r.body) == (416, None)
+    finally:
+        conn.close()
+
+
+def test_FilesApp_PUT_body_is_discarded_so_the_client_sees_405(served: Any) -> None:
+    conn = http.client.HTTPConnection(*served.address, timeout=10)
+    try:
+        conn.request("PUT", "/data.bin", body=b"z" * 100000)
+        r = conn.getresponse()
+        assert (r.status, r.reason, r.getheader("allow")) == (
+            405,
+            "Method Not Allowed",
+            "GET, HEAD",
+        )
+        r.read()
+    finally:
+        conn.close()
+
+
+def test_FilesApp_rejects_encoded_traversal_on_the_wire(served: Any) -> None:
+    """``%2e%2e`` and ``..`` never reach the app: the parser answers 400."""
+    for target in ("/%2e%2e/secret.txt", "/../secret.txt", "/sub/../../secret.txt"):
+        with socket.create_connection(served.address, timeout=10) as s:
+            s.sendall(f"GET {target} HTTP/1.1\r\n\r\n".encode())
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 400 "), (target, reply)
+        assert b"top secret" not in reply
