@@ -1,0 +1,199 @@
+"""Tests for degu.misc: request/URI builders, wire helpers, RequestLogger (SPEC §9)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import pytest
+
+from degu import misc
+from degu.base import Range, Request
+
+
+def test_reexports_come_from_their_owner_modules() -> None:
+    from degu import _processes, _temppki
+
+    assert misc.TempServer is _processes.TempServer
+    assert misc.TempSSLServer is _processes.TempSSLServer
+    assert misc.TempPKI is _temppki.TempPKI
+
+
+@pytest.mark.parametrize(
+    ("args", "query", "uri"),
+    [
+        ((), None, "/"),
+        ((), "", "/?"),
+        (("foo",), None, "/foo"),
+        (("foo",), "", "/foo?"),
+        (("foo", ""), None, "/foo/"),
+        (("foo", "bar"), "k=v&x=y", "/foo/bar?k=v&x=y"),
+    ],
+)
+def test_mkuri(args: tuple[str, ...], query: str | None, uri: str) -> None:
+    assert misc.mkuri(*args, query=query) == uri
+
+
+def test_mkreq_splits_like_the_server() -> None:
+    r = misc.mkreq("GET", "/")
+    assert type(r) is Request
+    assert (r.method, r.uri, r.headers, r.body) == ("GET", "/", {}, None)
+    assert (r.mount, r.path, r.query) == ([], [], None)
+    r = misc.mkreq("GET", "/foo/bar/?k=v?w")
+    assert (r.mount, r.path, r.query) == ([], ["foo", "bar", ""], "k=v?w")
+    r = misc.mkreq("GET", "/foo?")
+    assert (r.path, r.query) == (["foo"], "")
+    assert r.build_proxy_uri() == "/foo?"
+
+
+def test_mkreq_headers_default_is_a_new_dict() -> None:
+    a, b = misc.mkreq("GET", "/"), misc.mkreq("GET", "/")
+    assert a.headers == {} and a.headers is not b.headers
+    headers = {"x": "y"}
+    body = object()
+    r = misc.mkreq("PUT", "/", headers, body)
+    assert r.headers is headers and r.body is body
+
+
+def test_mkreq_shift() -> None:
+    r = misc.mkreq("GET", "/a/b/c", shift=2)
+    assert (r.mount, r.path) == (["a", "b"], ["c"])
+    r = misc.mkreq("GET", "/a/b/c", shift=3)
+    assert (r.mount, r.path) == (["a", "b", "c"], [])
+    with pytest.raises(ValueError) as e:
+        misc.mkreq("GET", "/a/b/c", shift=4)
+    assert str(e.value) == "need 0 <= shift <= 3; got 4"
+    with pytest.raises(ValueError):
+        misc.mkreq("GET", "/a", shift=-1)
+    with pytest.raises(TypeError):
+        misc.mkreq("GET", "/a", shift=True)
+
+
+def test_mkreq_cls_and_Request_validation() -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def cls(*args: Any) -> str:
+        calls.append(args)
+        return "made"
+
+    assert misc.mkreq("GET", "/x?q", cls=cls) == "made"
+    assert calls == [("GET", "/x?q", {}, None, [], ["x"], "q")]
+    with pytest.raises(ValueError):
+        misc.mkreq("PATCH", "/")
+
+
+def test_format_headers() -> None:
+    assert misc.format_headers({}) == b""
+    assert misc.format_headers({"One": "two", "FOO": "bar"}) == b"FOO: bar\r\nOne: two"
+    assert misc.format_headers({"content-length": 17}) == b"content-length: 17"
+    # No validation: tests may build bad input on purpose.
+    assert misc.format_headers({"a b": "c\r\nd"}) == b"a b: c\r\nd"
+
+
+def test_format_request_and_response() -> None:
+    assert misc.format_request("GET", "/foo", {}) == b"GET /foo HTTP/1.1"
+    assert misc.format_request("PUT", "/", {"b": 2, "a": "1"}) == (
+        b"PUT / HTTP/1.1\r\na: 1\r\nb: 2"
+    )
+    assert misc.format_response(200, "OK", {}) == b"HTTP/1.1 200 OK"
+    assert misc.format_response(404, "Not Found", {"x": "y"}) == (
+        b"HTTP/1.1 404 Not Found\r\nx: y"
+    )
+
+
+def test_parse_headers() -> None:
+    assert misc.parse_headers(b"") == {}
+    src = misc.format_headers({"Content-Length": 17, "X-Foo": "bar"})
+    assert misc.parse_headers(src) == {"content-length": 17, "x-foo": "bar"}
+    assert misc.parse_headers(b"Range: bytes=0-9") == {"range": Range(0, 10)}
+    with pytest.raises(ValueError):
+        misc.parse_headers(b"Range: bytes=0-9", isresponse=True)
+    got = misc.parse_headers(b"Content-Range: bytes 0-9/20", isresponse=True)
+    assert str(got["content-range"]) == "bytes 0-9/20"
+    with pytest.raises(ValueError):
+        misc.parse_headers(b"Content-Range: bytes 0-9/20")
+    with pytest.raises(ValueError) as e:
+        misc.parse_headers(b"Foo: bar\r\nfoo: baz")
+    assert str(e.value).startswith("duplicate header: ")
+
+
+def test_parse_headers_isresponse_must_be_bool() -> None:
+    with pytest.raises(TypeError) as e:
+        misc.parse_headers(b"", isresponse=1)  # type: ignore[arg-type]
+    assert str(e.value) == "isresponse: need a <class 'bool'>; got a <class 'int'>: 1"
+
+
+def test_write_chunk() -> None:
+    out = io.BytesIO()
+    assert misc.write_chunk(out, (None, b"hello")) == 10
+    assert misc.write_chunk(out, (("k", "v"), b"")) == 9
+    assert out.getvalue() == b"5\r\nhello\r\n0;k=v\r\n\r\n"
+    with pytest.raises(TypeError):
+        misc.write_chunk(io.BytesIO(), [None, b""])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        misc.write_chunk(io.BytesIO(), (None, "text"))
+
+
+def test_write_chunk_loops_over_short_writes() -> None:
+    class Trickle:
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, buf: Any) -> int:
+            self.data += bytes(buf[:2])
+            return min(2, len(buf))
+
+    t = Trickle()
+    assert misc.write_chunk(t, (None, b"abcdefghij")) == 15
+    assert t.data == b"a\r\nabcdefghij\r\n"
+
+
+def test_write_chunk_rejects_bad_write_counts() -> None:
+    class Zero:
+        def write(self, buf: Any) -> int:
+            return 0
+
+    class Over:
+        def write(self, buf: Any) -> int:
+            return len(buf) + 1
+
+    for wfile in (Zero(), Over()):
+        with pytest.raises(ValueError):
+            misc.write_chunk(wfile, (None, b"x"))
+
+
+def test_RequestLogger_logs_and_passes_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from degu.base import Session, api
+
+    response = (404, "Not Found", {}, None)
+
+    def app(session: Any, request: Any, api: Any) -> Any:
+        return response
+
+    logger = misc.RequestLogger(app)
+    assert logger.app is app
+    assert not hasattr(logger, "on_connect")
+    with caplog.at_level(logging.INFO, logger="degu.misc"):
+        got = logger(Session(("127.0.0.1", 1)), misc.mkreq("GET", "/a?b"), api)
+    assert got is response
+    assert [r.getMessage() for r in caplog.records] == [
+        "[0] GET /a?b --> 404 Not Found"
+    ]
+    assert caplog.records[0].name == "degu.misc"
+
+
+def test_RequestLogger_forwards_on_connect() -> None:
+    class App:
+        def __call__(self, *args: Any) -> Any:
+            return None
+
+        def on_connect(self, session: Any, sock: Any) -> bool:
+            return True
+
+    app = App()
+    assert misc.RequestLogger(app).on_connect == app.on_connect
+    with pytest.raises(TypeError):
+        misc.RequestLogger(None)  # type: ignore[arg-type]
