@@ -1,0 +1,449 @@
+"""The four body classes (SPEC §2.4-§2.8) and outgoing framing (SPEC §1.8).
+
+Bodies do I/O only through the file-like objects they are given: an input
+body reads with ``rfile.readinto`` / ``rfile.readline`` (a ``degu._reader``
+Reader when it comes from a Degu connection), an output body writes with
+``wfile.write``.  Bytes on the wire are produced by ``degu._rendering`` and
+interpreted by ``degu._parsing``.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from degu._common import (
+    BODY_CONSUMED,
+    BODY_ERROR,
+    BODY_READY,
+    BODY_STARTED,
+    IO_SIZE,
+    MAX_IO_SIZE,
+    MAX_LINE_LEN,
+    check_int,
+    check_length,
+    state_error,
+    type_error,
+)
+from degu._parsing import parse_chunk_line
+from degu._ranges import ContentRange, Range
+from degu._reader import Reader
+from degu._rendering import check_chunk, render_chunk_line
+
+__all__ = [
+    "API",
+    "Body",
+    "BodyIter",
+    "ChunkedBody",
+    "ChunkedBodyIter",
+    "api",
+    "set_output_framing",
+    "write_all",
+]
+
+Chunk = tuple[tuple[str, str] | None, bytes]
+
+
+def _method(obj: Any, name: str) -> Callable[..., Any]:
+    # A missing attribute raises AttributeError by itself (SPEC §2.4).
+    method: Any = getattr(obj, name)
+    if not callable(method):
+        kind = "wfile" if name == "write" else "rfile"
+        raise TypeError(f"{kind}.{name}() is not callable")
+    return method
+
+
+def write_all(write: Callable[[Any], int], buf: Any) -> int:
+    """Call ``write`` until all of *buf* is written; return ``len(buf)``."""
+    size = len(buf)
+    n = write(buf)
+    if n == size:
+        return size
+    mv = memoryview(buf)
+    done = 0
+    while True:
+        if type(n) is not int or not 0 < n <= size - done:
+            raise ValueError(f"need 0 < wrote <= {size - done}; got {n!r}")
+        done += n
+        if done == size:
+            return size
+        n = write(mv[done:])
+
+
+def _read_exact(readinto: Callable[[Any], int], size: int) -> bytes:
+    buf = bytearray(size)
+    mv = memoryview(buf)
+    got = 0
+    while got < size:
+        n = readinto(mv[got:])
+        if type(n) is not int or not 0 <= n <= size - got:
+            raise ValueError(f"need 0 <= received <= {size - got}; got {n!r}")
+        if n == 0:
+            raise ValueError(f"expected to read {size} bytes, but received {got}")
+        got += n
+    return bytes(buf)
+
+
+class _InputBody:
+    __slots__ = ("_reader", "_readinto", "_rfile", "_state")
+
+    def __init__(self, rfile: Any) -> None:
+        self._readinto = _method(rfile, "readinto")
+        self._rfile = rfile
+        self._reader = rfile if type(rfile) is Reader else None
+        self._state = BODY_READY
+
+    @property
+    def rfile(self) -> Any:
+        """The file-like object (or Degu reader) the body reads from."""
+        return self._rfile
+
+    @property
+    def state(self) -> int:
+        """0 READY, 1 STARTED, 2 CONSUMED or 3 ERROR (one-way)."""
+        return self._state
+
+    def _fail(self) -> None:
+        # SPEC §2.4: an error poisons the body and the connection under it.
+        self._state = BODY_ERROR
+        if self._reader is not None:
+            self._reader.close()
+
+    def _read(self, size: int) -> bytes:
+        try:
+            if self._reader is None:
+                return _read_exact(self._readinto, size)
+            data = self._reader.read(size)
+            if len(data) != size:
+                raise ValueError(
+                    f"expected to read {size} bytes, but received {len(data)}"
+                )
+            return data
+        except BaseException:
+            self._fail()
+            raise
+
+    def _consumed(self) -> None:
+        self._state = BODY_CONSUMED
+        # A client response carrying "connection: close" ends the connection
+        # once its body is fully read (SPEC §14 item 13).
+        reader = self._reader
+        if reader is not None and reader.close_when_done:
+            reader.close()
+
+    def _rname(self) -> str:
+        return "<reader>" if self._reader is not None else "<rfile>"
+
+
+class Body(_InputBody):
+    """A body framed by a content-length, read from *rfile*."""
+
+    __slots__ = ("_content_length", "_remaining")
+    chunked = False
+
+    def __init__(self, rfile: Any, content_length: int) -> None:
+        super().__init__(rfile)
+        self._content_length = check_length("content_length", content_length)
+        self._remaining = content_length
+
+    @property
+    def content_length(self) -> int:
+        """Total body size in bytes."""
+        return self._content_length
+
+    def __repr__(self) -> str:
+        return f"Body({self._rname()}, {self._content_length})"
+
+    def read(self, size: int | None = None) -> bytes:
+        """Read all remaining bytes (``size=None``) or at most *size* bytes."""
+        state = self._state
+        if state > BODY_STARTED:
+            raise state_error("Body", state)
+        remaining = self._remaining
+        if size is None:
+            if remaining > MAX_IO_SIZE:
+                raise ValueError(
+                    f"would exceed max read size: {remaining} > {MAX_IO_SIZE}"
+                )
+            n = remaining
+        else:
+            n = min(check_int("size", size, 0, MAX_IO_SIZE), remaining)
+        if remaining == 0:
+            self._consumed()
+            return b""
+        data = self._read(n) if n else b""
+        self._remaining = remaining - n
+        if size is None:
+            self._consumed()
+        else:
+            self._state = BODY_STARTED
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._state != BODY_READY:
+            raise state_error("Body", self._state)
+        self._state = BODY_STARTED
+        return self._iter()
+
+    def _iter(self) -> Iterator[bytes]:
+        while self._remaining:
+            n = min(IO_SIZE, self._remaining)
+            data = self._read(n)
+            self._remaining -= n
+            yield data
+        self._consumed()
+
+    def write_to(self, wfile: Any) -> int:
+        """Stream the remaining body to ``wfile.write`` in IO_SIZE pieces."""
+        write = _method(wfile, "write")
+        if self._state != BODY_READY:
+            raise state_error("Body", self._state)
+        self._state = BODY_STARTED
+        remaining = self._remaining
+        # One reusable buffer, no per-piece copies: readinto() then write().
+        mv = memoryview(bytearray(min(IO_SIZE, remaining)))
+        readinto = self._readinto
+        total = 0
+        try:
+            while remaining:
+                n = readinto(mv[: min(IO_SIZE, remaining)])
+                if type(n) is not int or not 0 <= n <= remaining:
+                    raise ValueError(f"need 0 <= received <= {remaining}; got {n!r}")
+                if n == 0:
+                    raise ValueError(
+                        f"expected to read {remaining} bytes, but received 0"
+                    )
+                total += write_all(write, mv[:n])
+                remaining -= n
+                self._remaining = remaining
+        except BaseException:
+            self._fail()
+            raise
+        self._consumed()
+        return total
+
+
+class ChunkedBody(_InputBody):
+    """A chunk-encoded body read from *rfile*, chunk extensions preserved."""
+
+    __slots__ = ("_readline",)
+    chunked = True
+
+    def __init__(self, rfile: Any) -> None:
+        self._readline = _method(rfile, "readline")
+        super().__init__(rfile)
+
+    def __repr__(self) -> str:
+        return f"ChunkedBody({self._rname()})"
+
+    def _next(self) -> Chunk:
+        try:
+            line = self._readline(MAX_LINE_LEN)
+            if type(line) is not bytes or len(line) > MAX_LINE_LEN:
+                raise ValueError(f"bad chunk line: {line!r}")
+            size, ext = parse_chunk_line(line)
+        except BaseException:
+            self._fail()
+            raise
+        data = self._read(size) if size else b""
+        end = self._read(2)
+        if end != b"\r\n":
+            self._fail()
+            raise ValueError(f"bad chunk data termination: {end!r}")
+        if size == 0:
+            self._consumed()
+        return ext, data
+
+    def readchunk(self) -> Chunk:
+        """Return the next ``(extension, data)``; the last has ``data == b''``."""
+        if self._state > BODY_STARTED:
+            raise state_error("ChunkedBody", self._state)
+        self._state = BODY_STARTED
+        return self._next()
+
+    def read(self) -> bytes:
+        """Return all remaining chunk data joined (extensions dropped)."""
+        if self._state > BODY_STARTED:
+            raise state_error("ChunkedBody", self._state)
+        self._state = BODY_STARTED
+        parts = []
+        total = 0
+        while self._state == BODY_STARTED:
+            data = self._next()[1]
+            total += len(data)
+            if total > MAX_IO_SIZE:
+                self._fail()
+                raise ValueError(f"chunks exceed MAX_IO_SIZE: {total} > {MAX_IO_SIZE}")
+            parts.append(data)
+        return b"".join(parts)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        if self._state != BODY_READY:
+            raise state_error("ChunkedBody", self._state)
+        self._state = BODY_STARTED
+        return self._iter()
+
+    def _iter(self) -> Iterator[Chunk]:
+        while self._state == BODY_STARTED:
+            yield self._next()
+
+    def write_to(self, wfile: Any) -> int:
+        """Re-encode every chunk, the terminal one included, to ``wfile.write``."""
+        write = _method(wfile, "write")
+        chunks = iter(self)
+        total = 0
+        try:
+            for ext, data in chunks:
+                total += _write_chunk(write, ext, data)
+        except BaseException:
+            self._fail()
+            raise
+        return total
+
+
+def _write_chunk(
+    write: Callable[[Any], int], ext: tuple[str, str] | None, data: bytes
+) -> int:
+    line = render_chunk_line(len(data), ext)
+    if len(data) <= 65536:
+        return write_all(write, line + data + b"\r\n")
+    # Big chunks: three writes beat copying megabytes into one buffer.
+    return write_all(write, line) + write_all(write, data) + write_all(write, b"\r\n")
+
+
+class _OutputBody:
+    __slots__ = ("_source", "_state")
+
+    def __init__(self, source: Iterable[Any]) -> None:
+        self._source = source
+        self._state = BODY_READY
+
+    @property
+    def source(self) -> Iterable[Any]:
+        """The iterable the body is generated from."""
+        return self._source
+
+    @property
+    def state(self) -> int:
+        """0 READY, 1 STARTED, 2 CONSUMED or 3 ERROR (one-way)."""
+        return self._state
+
+    def _begin(self, wfile: Any) -> Callable[[Any], int]:
+        write = _method(wfile, "write")
+        if self._state != BODY_READY:
+            raise state_error(type(self).__name__, self._state)
+        self._state = BODY_STARTED
+        return write
+
+
+class BodyIter(_OutputBody):
+    """An output body from an iterable of ``bytes`` with a promised length."""
+
+    __slots__ = ("_content_length",)
+    chunked = False
+
+    def __init__(self, source: Iterable[bytes], content_length: int) -> None:
+        super().__init__(source)
+        self._content_length = check_length("content_length", content_length)
+
+    @property
+    def content_length(self) -> int:
+        """The promised total size in bytes."""
+        return self._content_length
+
+    def __repr__(self) -> str:
+        return f"BodyIter(<source>, {self._content_length})"
+
+    def write_to(self, wfile: Any) -> int:
+        """Write every item of ``source``, checking the running total."""
+        write = self._begin(wfile)
+        limit = self._content_length
+        total = 0
+        try:
+            for data in self._source:
+                if type(data) is not bytes:
+                    type_error("BodyIter source item", bytes, data)
+                total += len(data)
+                # Checked before writing: an overrun never reaches the wire
+                # (SPEC §14 item 13).
+                if total > limit:
+                    raise ValueError(f"exceeds content_length: {total} > {limit}")
+                if data:
+                    write_all(write, data)
+            if total < limit:
+                raise ValueError(f"deceeds content_length: {total} < {limit}")
+        except BaseException:
+            self._state = BODY_ERROR
+            raise
+        self._state = BODY_CONSUMED
+        return total
+
+
+class ChunkedBodyIter(_OutputBody):
+    """A chunked output body from an iterable of ``(extension, data)``."""
+
+    __slots__ = ()
+    chunked = True
+
+    def __repr__(self) -> str:
+        return "ChunkedBodyIter(<source>)"
+
+    def write_to(self, wfile: Any) -> int:
+        """Validate and write every chunk; the last must have empty data."""
+        write = self._begin(wfile)
+        total = 0
+        done = False
+        try:
+            for chunk in self._source:
+                if done:
+                    raise ValueError("additional chunk after empty chunk data")
+                ext, data = check_chunk(chunk)
+                done = not data
+                total += _write_chunk(write, ext, data)
+            if not done:
+                raise ValueError("final chunk data was not empty")
+        except BaseException:
+            self._state = BODY_ERROR
+            raise
+        self._state = BODY_CONSUMED
+        return total
+
+
+#: Types accepted as outgoing bodies, with the framing header they imply.
+_LENGTH_BODIES = (Body, BodyIter)
+_CHUNKED_BODIES = (ChunkedBody, ChunkedBodyIter)
+
+
+def set_output_framing(headers: dict[str, Any], body: object) -> None:
+    """Set the framing header *body* implies in *headers*, in place (SPEC §1.8)."""
+    if body is None:
+        return
+    kind = type(body)
+    value: int | str
+    if kind is bytes:
+        value = len(body)  # type: ignore[arg-type]
+        if value > MAX_IO_SIZE:
+            raise ValueError(f"need len(body) <= {MAX_IO_SIZE}; got {value}")
+        key, other = "content-length", "transfer-encoding"
+    elif kind in _LENGTH_BODIES:
+        value = body.content_length  # type: ignore[attr-defined]
+        key, other = "content-length", "transfer-encoding"
+    elif kind in _CHUNKED_BODIES:
+        value, key, other = "chunked", "transfer-encoding", "content-length"
+    else:
+        raise TypeError(f"bad body type: {kind!r}: {body!r}")
+    if key in headers:
+        given = headers[key]
+        if given != value:
+            raise ValueError(f"{key!r} mismatch: {value!r} != {given!r}")
+    else:
+        headers[key] = value
+    if other in headers:
+        # SPEC §14 item 9: never emit both framing headers.
+        raise ValueError(f"cannot send {other!r} with a {key!r} body")
+
+
+API = namedtuple("API", "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange")
+API.__doc__ = "The body and range classes handed to every RGI call."
+api = API(Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange)

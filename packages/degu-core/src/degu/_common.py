@@ -1,0 +1,109 @@
+"""Constants, type-check helpers and small shared types of the HTTP engine.
+
+Everything here is pure: no socket calls, no I/O.  The numeric limits are the
+normative values of SPEC §0.2; every other module imports them from here so a
+limit is defined exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, NoReturn
+
+__all__ = [
+    "BODY_CONSUMED",
+    "BODY_ERROR",
+    "BODY_READY",
+    "BODY_STARTED",
+    "BUF_LEN",
+    "IO_SIZE",
+    "MAX_CL_LEN",
+    "MAX_HEADER_COUNT",
+    "MAX_IO_SIZE",
+    "MAX_LENGTH",
+    "MAX_LINE_LEN",
+    "METHODS",
+    "SCRATCH_LEN",
+    "EmptyPreambleError",
+    "Response",
+]
+
+#: Max preamble size, read and write; on read it includes the CRLFCRLF.
+BUF_LEN = 32768
+#: Max chunk-size line, including its CRLF (SPEC §1.7).
+MAX_LINE_LEN = 4096
+#: Max header-name length, incoming and outgoing (SPEC §1.2).
+SCRATCH_LEN = 32
+#: Max digits in a content-length (SPEC §1.5).
+MAX_CL_LEN = 16
+#: Max content-length / Range / ContentRange value: the largest 16-digit number.
+MAX_LENGTH = 9999999999999999
+#: Max headers in an outgoing preamble; incoming is bounded by BUF_LEN only.
+MAX_HEADER_COUNT = 20
+#: Piece size used when iterating or streaming a Body.
+IO_SIZE = 1048576
+#: Max single read, chunk size, bytes body, and ChunkedBody.read() total.
+MAX_IO_SIZE = 16777216
+
+BODY_READY = 0
+BODY_STARTED = 1
+BODY_CONSUMED = 2
+BODY_ERROR = 3
+STATE_NAMES = ("BODY_READY", "BODY_STARTED", "BODY_CONSUMED", "BODY_ERROR")
+
+#: The only request methods Degu knows (SPEC §0.3).
+METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "DELETE"])
+#: Only these may carry a request body.
+BODY_METHODS = frozenset(["PUT", "POST"])
+
+# SPEC §0.1 message formats.
+TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
+TYPE_ERROR2 = "{}: need a {!r}; got a {!r}"
+
+
+class EmptyPreambleError(ConnectionError):
+    """The peer closed the connection before sending any preamble byte."""
+
+
+#: One HTTP response: what Connection.request() returns (SPEC §2.3).
+Response = namedtuple("Response", "status reason headers body")
+Response.__doc__ = "An HTTP response: ``(status, reason, headers, body)``."
+
+
+def type_error(name: str, need: Any, obj: object) -> NoReturn:
+    """Raise the SPEC §0.1 ``TYPE_ERROR`` (with the offending value)."""
+    raise TypeError(TYPE_ERROR.format(name, need, type(obj), obj))
+
+
+def check_int(name: str, obj: object, lo: int, hi: int) -> int:
+    """Return *obj* when it is an exact ``int`` with ``lo <= obj <= hi``."""
+    if type(obj) is not int:
+        type_error(name, int, obj)
+    if not lo <= obj <= hi:
+        raise ValueError(f"need {lo} <= {name} <= {hi}; got {obj}")
+    return obj
+
+
+def check_length(name: str, obj: object) -> int:
+    """Validate a length-like value: exact ``int`` in ``0..MAX_LENGTH``."""
+    return check_int(name, obj, 0, MAX_LENGTH)
+
+
+def check_tuple(name: str, obj: object, size: int) -> tuple[Any, ...]:
+    """Return *obj* when it is an exact ``tuple`` of *size* items."""
+    if type(obj) is not tuple:
+        raise TypeError(TYPE_ERROR2.format(name, tuple, type(obj)))
+    if len(obj) != size:
+        raise ValueError(f"{name}: need a {size}-tuple; got a {len(obj)}-tuple")
+    return obj
+
+
+def state_error(cls_name: str, state: int) -> ValueError:
+    """The SPEC §2.4 error for a body used in the wrong *state*."""
+    if state == BODY_STARTED:
+        what = "cannot start another operation"
+    elif state == BODY_CONSUMED:
+        what = "already consumed"
+    else:
+        what = "cannot be used"
+    return ValueError(f"{cls_name}.state == {STATE_NAMES[state]}, {what}")

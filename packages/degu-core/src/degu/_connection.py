@@ -1,0 +1,213 @@
+"""``Connection``: one client connection to an HTTP server (SPEC §5.4).
+
+Requests are strictly sequential.  The response side is as strict as the
+server is about requests: a response is only ever handed to the request that
+caused it, and anything that could desynchronise the stream closes the
+connection instead (SPEC §14 item 13).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from degu._bodies import Body, ChunkedBody, api, set_output_framing, write_all
+from degu._common import (
+    BODY_CONSUMED,
+    BODY_METHODS,
+    METHODS,
+    TYPE_ERROR2,
+    Response,
+)
+from degu._parsing import CHUNKED, parse_response, response_body_framing
+from degu._ranges import Range
+from degu._reader import Reader
+from degu._rendering import render_request
+
+__all__ = ["MAX_INTERIM_RESPONSES", "Connection"]
+
+#: Unsolicited 1xx responses skipped before the final one; more is an attack.
+MAX_INTERIM_RESPONSES = 8
+#: Bytes bodies up to this size go out in the same send as the preamble.
+JOIN_BODY_MAX = 65536
+
+
+class Connection:
+    """A client connection over *sock* (needs ``recv_into``, ``send``, ``close``)."""
+
+    __slots__ = ("__weakref__", "_base_headers", "_reader", "_response_body", "_sock")
+
+    api = api
+    bodies = api
+
+    def __init__(self, sock: Any, base_headers: tuple[Any, ...] | None) -> None:
+        if base_headers is not None and type(base_headers) is not tuple:
+            raise TypeError(
+                TYPE_ERROR2.format("base_headers", tuple, type(base_headers))
+            )
+        self._sock = sock
+        self._base_headers = base_headers
+        self._reader = Reader(sock)
+        self._response_body: Any = None
+
+    @property
+    def sock(self) -> Any:
+        """The socket-like object this connection talks over."""
+        return self._sock
+
+    @property
+    def base_headers(self) -> tuple[Any, ...] | None:
+        """Headers added to every request, or ``None``."""
+        return self._base_headers
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed (by you or after an error)."""
+        return self._reader.closed
+
+    def close(self) -> None:
+        """Close the socket (``close()`` only, never ``shutdown()``); idempotent."""
+        self._reader.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<degu Connection sock={self._sock!r}>"
+
+    def request(
+        self, method: str, uri: str, headers: dict[str, Any], body: Any
+    ) -> Response:
+        """Send one request and return its ``Response`` (SPEC §5.4)."""
+        if type(method) is not str or method not in METHODS:
+            raise ValueError(f"bad method: {method!r}")
+        reader = self._reader
+        if reader.closed:
+            raise ValueError("Connection is closed")
+        try:
+            if body is not None and method not in BODY_METHODS:
+                raise ValueError(
+                    f"when method is {method!r}, body must be None; "
+                    f"got a {type(body)!r}"
+                )
+            prev = self._response_body
+            if prev is not None and prev.state != BODY_CONSUMED:
+                raise ValueError(f"response body not consumed: {prev!r}")
+            if reader.buffered:
+                raise ValueError(
+                    f"{reader.buffered} unexpected bytes after the previous response"
+                )
+            if self._base_headers is not None:
+                headers.update(self._base_headers)
+            set_output_framing(headers, body)
+            preamble = render_request(method, uri, headers)
+            self._response_body = None
+            send = self._sock.send
+            if body is None:
+                write_all(send, preamble)
+            elif type(body) is bytes:
+                if len(body) <= JOIN_BODY_MAX:
+                    write_all(send, preamble + body)
+                else:
+                    write_all(send, preamble)
+                    write_all(send, body)
+            else:
+                write_all(send, preamble)
+                body.write_to(_Writer(send))
+            return self._read_response(method, headers)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_response(self, method: str, req_headers: dict[str, Any]) -> Response:
+        reader = self._reader
+        for _ in range(MAX_INTERIM_RESPONSES + 1):
+            preamble = reader.read_preamble("response preamble is empty")
+            status, reason, headers = parse_response(preamble)
+            if status >= 200:
+                break
+            # We never send "Expect" nor "Upgrade", so any 1xx is unsolicited:
+            # skip it, unless it claims a body or switches protocols.
+            if (
+                status == 101
+                or "content-length" in headers
+                or "transfer-encoding" in headers
+            ):
+                raise ValueError(f"unexpected interim response: {status} {reason}")
+        else:
+            raise ValueError(f"more than {MAX_INTERIM_RESPONSES} interim responses")
+        n = response_body_framing(method, headers)
+        body: Body | ChunkedBody | None
+        if n is None:
+            body = None
+            if reader.buffered:
+                # Bytes after an unframed response can only be garbage or an
+                # attempt to smuggle a second response.
+                raise ValueError(
+                    f"{reader.buffered} unexpected bytes after a response "
+                    "without a body"
+                )
+        elif n == CHUNKED:
+            body = ChunkedBody(reader)
+        else:
+            body = Body(reader, n)
+        if (
+            headers.get("connection") == "close"
+            or req_headers.get("connection") == "close"
+        ):
+            if body is None:
+                reader.close()
+            else:
+                reader.close_when_done = True
+        self._response_body = body
+        return Response(status, reason, headers, body)
+
+    def get(self, uri: str, headers: dict[str, Any]) -> Response:
+        """``request('GET', uri, headers, None)``."""
+        return self.request("GET", uri, headers, None)
+
+    def head(self, uri: str, headers: dict[str, Any]) -> Response:
+        """``request('HEAD', uri, headers, None)``."""
+        return self.request("HEAD", uri, headers, None)
+
+    def delete(self, uri: str, headers: dict[str, Any]) -> Response:
+        """``request('DELETE', uri, headers, None)``."""
+        return self.request("DELETE", uri, headers, None)
+
+    def put(self, uri: str, headers: dict[str, Any], body: Any) -> Response:
+        """``request('PUT', uri, headers, body)``."""
+        return self.request("PUT", uri, headers, body)
+
+    def post(self, uri: str, headers: dict[str, Any], body: Any) -> Response:
+        """``request('POST', uri, headers, body)``."""
+        return self.request("POST", uri, headers, body)
+
+    def get_range(
+        self, uri: str, headers: dict[str, Any], start: int, stop: int
+    ) -> Response:
+        """GET with ``headers['range'] = Range(start, stop)``."""
+        value = Range(start, stop)
+        if "range" in headers and headers["range"] != value:
+            raise ValueError(f"'range' mismatch: {value!r} != {headers['range']!r}")
+        headers["range"] = value
+        return self.request("GET", uri, headers, None)
+
+
+class _Writer:
+    """Adapts ``sock.send`` to the ``wfile.write`` an output body expects."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    def write(self, buf: Any) -> int:
+        return write_all(self._send, buf)

@@ -1,0 +1,153 @@
+"""Render outgoing preambles and chunk lines (SPEC §1.7-§1.8, §14 item 9).
+
+The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here.
+Outgoing validation is stricter than 0.19 on purpose: nothing Degu writes
+contains a control character (``< 0x20`` or ``0x7f``), so header and response
+splitting through a value is impossible, and Degu never emits what its own
+parser would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from degu._common import (
+    BUF_LEN,
+    MAX_HEADER_COUNT,
+    MAX_IO_SIZE,
+    SCRATCH_LEN,
+    check_tuple,
+    type_error,
+)
+from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
+
+__all__ = [
+    "ERROR_REASONS",
+    "check_chunk",
+    "render_chunk",
+    "render_chunk_line",
+    "render_error_response",
+    "render_request",
+    "render_response",
+]
+
+#: Outgoing header names: lowercase only (SPEC §1.2).
+OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+#: Remember this many validated header names; names repeat across messages.
+KEY_CACHE_SIZE = 256
+_good_keys: set[str] = set()
+
+#: Reasons for the responses the server writes itself (SPEC §14 item 10).
+ERROR_REASONS = {
+    400: "Bad Request",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+
+
+def _printable_ascii(obj: object) -> bool:
+    # str.isprintable() is False for every code point < 0x20 and for 0x7f;
+    # together with isascii() this is the §14 item 9 rule, checked in C.
+    return type(obj) is str and obj != "" and obj.isascii() and obj.isprintable()
+
+
+def _check_key(key: object) -> None:
+    if type(key) is not str:
+        type_error("key", str, key)
+    if len(key) > SCRATCH_LEN:
+        raise ValueError(f"key is too long: {key!r}")
+    if not key or not key.isascii() or key.encode().translate(None, OUT_NAME_CHARS):
+        raise ValueError(f"bad key: {key!r}")
+    if len(_good_keys) < KEY_CACHE_SIZE:
+        _good_keys.add(key)
+
+
+def _render(first: str, headers: dict[str, Any]) -> bytes:
+    if type(headers) is not dict:
+        type_error("headers", dict, headers)
+    count = len(headers)
+    if count > MAX_HEADER_COUNT:
+        raise ValueError(f"need len(headers) <= {MAX_HEADER_COUNT}; got {count}")
+    parts = [first]
+    if count:
+        for key in headers:
+            if key not in _good_keys:
+                _check_key(key)
+        for key in sorted(headers) if count > 1 else headers:
+            value = headers[key]
+            if type(value) is not str:
+                value = str(value)
+            if not _printable_ascii(value):
+                raise ValueError(f"bad val: {value!r}")
+            parts.append(f"{key}: {value}")
+    parts.append("\r\n")
+    out = "\r\n".join(parts).encode()
+    if len(out) > BUF_LEN:
+        raise ValueError(f"output size exceeds {BUF_LEN}")
+    return out
+
+
+def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
+    """Render a request preamble, CRLFCRLF included (SPEC §1.8)."""
+    if not _printable_ascii(method):
+        raise ValueError(f"bad method: {method!r}")
+    if not _printable_ascii(uri) or " " in uri:
+        raise ValueError(f"bad uri: {uri!r}")
+    return _render(f"{method} {uri} HTTP/1.1", headers)
+
+
+def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
+    """Render a response preamble, CRLFCRLF included (SPEC §1.8)."""
+    if type(status) is not int:
+        type_error("status", int, status)
+    if not 100 <= status <= 599:
+        raise ValueError(f"need 100 <= status <= 599; got {status}")
+    if not _printable_ascii(reason):
+        raise ValueError(f"bad reason: {reason!r}")
+    return _render(f"HTTP/1.1 {status} {reason}", headers)
+
+
+def render_error_response(status: int) -> bytes:
+    """The whole response the server sends when it refuses (SPEC §14 item 10)."""
+    reason = ERROR_REASONS[status]
+    return _render(
+        f"HTTP/1.1 {status} {reason}", {"content-length": 0, "connection": "close"}
+    )
+
+
+def _check_ext_part(name: str, obj: object, allowed: bytes) -> str:
+    if type(obj) is not str:
+        type_error(name, str, obj)
+    if not obj or not obj.isascii() or obj.encode().translate(None, allowed):
+        raise ValueError(f"bad chunk extension {name}: {obj!r}")
+    return obj
+
+
+def check_chunk(chunk: object) -> tuple[tuple[str, str] | None, bytes]:
+    """Validate one ``(extension, data)`` chunk; return it as a typed pair."""
+    ext, data = check_tuple("chunk", chunk, 2)
+    if ext is not None:
+        key, value = check_tuple("extension", ext, 2)
+        _check_ext_part("key", key, EXT_KEY_CHARS)
+        _check_ext_part("value", value, EXT_VALUE_CHARS)
+    if type(data) is not bytes:
+        type_error("data", bytes, data)
+    if len(data) > MAX_IO_SIZE:
+        raise ValueError(f"need len(data) <= {MAX_IO_SIZE}; got {len(data)}")
+    return ext, data
+
+
+def render_chunk_line(size: int, ext: tuple[str, str] | None) -> bytes:
+    """``SIZE[;KEY=VALUE]CRLF`` with the size in lowercase hex (SPEC §1.7)."""
+    if ext is None:
+        return b"%x\r\n" % size
+    return f"{size:x};{ext[0]}={ext[1]}\r\n".encode()
+
+
+def render_chunk(chunk: tuple[Any, ...]) -> bytes:
+    """One ``(extension, data)`` chunk in wire form, validated like ChunkedBodyIter."""
+    ext, data = check_chunk(chunk)
+    return render_chunk_line(len(data), ext) + data + b"\r\n"

@@ -1,0 +1,163 @@
+"""The per-connection request loop of the server (SPEC §3, §4.6, §14 10/13).
+
+One call of ``serve_requests`` serves one accepted connection until the
+session closes, the peer goes away, or something fails.  Grammar lives in
+``_parsing``/``_rendering``; here we only sequence reading, the app call,
+response validation and writing.  Every response is fully validated before
+its first byte is sent, so a bad one can still be answered with a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from degu._bodies import Body, ChunkedBody, api, set_output_framing
+from degu._common import BODY_CONSUMED, TYPE_ERROR2, Response
+from degu._parsing import (
+    CHUNKED,
+    parse_request,
+    request_body_framing,
+    request_error_status,
+)
+from degu._reader import Reader
+from degu._rendering import render_error_response, render_response
+from degu._request import Request, Session
+
+__all__ = ["ConnectionState", "serve_requests"]
+
+#: Bytes bodies up to this size are sent in the same write as the preamble.
+JOIN_BODY_MAX = 65536
+#: After these statuses the session stays open; other >= 400 close it (0.19).
+KEEP_OPEN_ERRORS = frozenset([404, 409, 412])
+#: Statuses that never carry a body (RFC 9110 §15.3.5, §15.4.5).
+NO_BODY_STATUSES = frozenset([204, 304])
+
+_ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
+
+
+class ConnectionState:
+    """What the server's shutdown needs to know about one live connection."""
+
+    __slots__ = ("busy", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        #: True from a complete request preamble until its response is written.
+        self.busy = False
+
+
+class _SendallWriter:
+    __slots__ = ("_sendall",)
+
+    def __init__(self, sock: Any) -> None:
+        self._sendall = sock.sendall
+
+    def write(self, buf: Any) -> int:
+        self._sendall(buf)
+        return len(buf)
+
+
+def send_error(sock: Any, status: int) -> None:
+    """Best-effort refusal: the connection is closed right after anyway."""
+    try:
+        sock.sendall(_ERRORS[status])
+    except OSError:
+        pass
+
+
+def _check_response(response: object, request: Request) -> tuple[Any, ...]:
+    """Validate an app's response (SPEC §3.3, §14 item 13); return it as a tuple."""
+    if type(response) is not Response and type(response) is not tuple:
+        raise TypeError(TYPE_ERROR2.format("response", tuple, type(response)))
+    if len(response) != 4:
+        raise ValueError(f"response: need a 4-tuple; got a {len(response)}-tuple")
+    status, reason, headers, body = response
+    if type(status) is int and 100 <= status < 200:
+        raise ValueError(f"response status {status} is not a final status")
+    req_body = request.body
+    if req_body is not None and req_body.state != BODY_CONSUMED:
+        raise ValueError(f"request body not consumed: {req_body!r}")
+    if body is not None:
+        if request.method == "HEAD":
+            raise TypeError(
+                f"request method is HEAD, but response body is not None: {type(body)!r}"
+            )
+        if status in NO_BODY_STATUSES:
+            raise ValueError(f"a {status} response cannot have a body")
+    elif (
+        type(headers) is dict
+        and "content-length" in headers
+        and "transfer-encoding" in headers
+    ):
+        raise ValueError("response has both content-length and transfer-encoding")
+    return status, reason, headers, body
+
+
+def serve_requests(
+    app: Any,
+    sock: Any,
+    session: Session,
+    timeout: float,
+    state: ConnectionState,
+    stopping: Any,
+) -> None:
+    """Serve requests on *sock* until the session closes or an error ends it.
+
+    *stopping* is a callable returning True once the server shuts down.
+    Raises whatever ended the connection abnormally (after sending an error
+    response when nothing had been written for the current request yet).
+    """
+    reader = Reader(sock, timeout)
+    sendall = sock.sendall
+    writer = _SendallWriter(sock)
+    while not session._closed:
+        state.busy = False
+        if stopping():
+            session._close("server shutdown")
+            return
+        try:
+            preamble = reader.read_preamble("request preamble is empty")
+        except ValueError:
+            send_error(sock, 431 if reader.overflow else 400)
+            raise
+        state.busy = True
+        try:
+            method, uri, path, query, headers = parse_request(preamble)
+            n = request_body_framing(method, headers)
+        except ValueError as e:
+            send_error(sock, request_error_status(e))
+            raise
+        if n is None:
+            body: Body | ChunkedBody | None = None
+        elif n == CHUNKED:
+            body = ChunkedBody(reader)
+        else:
+            body = Body(reader, n)
+        request = Request._new(method, uri, headers, body, path, query)
+        try:
+            response = app(session, request, api)
+            status, reason, rheaders, rbody = _check_response(response, request)
+            set_output_framing(rheaders, rbody)
+            out = render_response(status, reason, rheaders)
+        except Exception:
+            if not reader.closed:
+                send_error(sock, 500)
+            raise
+        # From here on bytes reach the wire: a failure can only close.
+        if rbody is None:
+            sendall(out)
+        elif type(rbody) is bytes:
+            if len(rbody) <= JOIN_BODY_MAX:
+                sendall(out + rbody)
+            else:
+                sendall(out)
+                sendall(rbody)
+        else:
+            sendall(out)
+            rbody.write_to(writer)
+        if headers.get("connection") == "close":
+            # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
+            session._close("connection: close")
+        elif status >= 400 and status not in KEEP_OPEN_ERRORS:
+            session._close(f"{status} {reason}")
+        session._count_request()

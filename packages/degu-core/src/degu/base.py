@@ -1,0 +1,50 @@
+"""Objects shared by the Degu server and client (SPEC §2).
+
+This module only gathers the public names; each lives in a private module
+with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
+``degu.server`` and ``degu.client`` re-export the very same objects.
+"""
+
+from __future__ import annotations
+
+from degu._bodies import API, Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
+from degu._common import TYPE_ERROR, EmptyPreambleError, Response
+from degu._connection import Connection
+from degu._ranges import ContentRange, Range
+from degu._request import Request, Session
+
+__all__ = [
+    "API",
+    "APIType",
+    "Body",
+    "BodyIter",
+    "ChunkedBody",
+    "ChunkedBodyIter",
+    "Connection",
+    "ContentRange",
+    "EmptyPreambleError",
+    "Range",
+    "Request",
+    "Response",
+    "ResponseType",
+    "Session",
+    "api",
+    "bodies",
+]
+
+#: The namedtuple class of ``api`` (same object as ``API``).
+APIType = API
+#: Deprecated alias of ``api`` (same object).
+bodies = api
+#: The namedtuple class returned by ``Connection.request()`` (same as ``Response``).
+ResponseType = Response
+
+#: The SPEC §0.1 TypeError format, kept private for internal reuse.
+_TYPE_ERROR = TYPE_ERROR
+del TYPE_ERROR
+
+# Document the public classes under the module users import them from.
+for _cls in (Body, BodyIter, ChunkedBody, ChunkedBodyIter, Connection, ContentRange,
+             EmptyPreambleError, Range, Request, Response, Session, API):  # fmt: skip
+    _cls.__module__ = __name__
+del _cls

@@ -1,0 +1,203 @@
+"""An HTTP/1.1 client: ``Client`` says where a server is, ``Connection`` talks.
+
+``Client`` and ``SSLClient`` are stateless and thread-safe: they hold no socket
+and only know how to make one (SPEC §5.1-§5.2).  Each ``connect()`` returns a
+new ``Connection`` (``degu._connection``), which is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from degu._common import TYPE_ERROR
+from degu.base import Connection, Response
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
+
+#: Default Client timeout in seconds (SPEC §5.1).
+DEFAULT_TIMEOUT = 65
+_OPTIONS = ("authorization", "host", "on_connect", "timeout")
+
+
+def _check_address(address: Any) -> int:
+    """Validate *address*; return the socket family it selects."""
+    if type(address) is tuple:
+        if len(address) not in (2, 4):
+            raise ValueError(f"address: must have 2 or 4 items; got {address!r}")
+        host, port = address[0], address[1]
+        if not isinstance(host, str):
+            raise TypeError(TYPE_ERROR.format("host", str, type(host), host))
+        if not isinstance(port, int):
+            raise TypeError(TYPE_ERROR.format("port", int, type(port), port))
+        return socket.AF_INET6 if len(address) == 4 else socket.AF_INET
+    if type(address) is str:
+        if address != os.path.abspath(address):
+            raise ValueError(f"address: bad socket filename: {address!r}")
+        return socket.AF_UNIX
+    if type(address) is bytes:
+        return socket.AF_UNIX
+    raise TypeError(
+        TYPE_ERROR.format("address", (tuple, str, bytes), type(address), address)
+    )
+
+
+def _default_host(address: Any, default_port: int) -> str | None:
+    if type(address) is not tuple:
+        return None
+    host, port = address[0], address[1]
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port == default_port else f"{host}:{port}"
+
+
+def _check_optional_str(name: str, value: object) -> str | None:
+    if value is not None and type(value) is not str:
+        raise TypeError(TYPE_ERROR.format(name, str, type(value), value))
+    return value
+
+
+class Client:
+    """Where an HTTP server is and how to connect to it (holds no socket)."""
+
+    _default_port = 80
+    _extra_options: tuple[str, ...] = ()
+
+    def __init__(self, address: Any, **options: Any) -> None:
+        self._family = _check_address(address)
+        unknown = sorted(set(options) - set(_OPTIONS) - set(self._extra_options))
+        if unknown:
+            raise TypeError(
+                f"unsupported {type(self).__name__}() **options: {', '.join(unknown)}"
+            )
+        self.address = address
+        self.options = options
+        if "host" in options:
+            self.host = _check_optional_str("host", options["host"])
+        else:
+            self.host = _default_host(address, self._default_port)
+        self.authorization = _check_optional_str(
+            "authorization", options.get("authorization")
+        )
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
+        if timeout is not None:
+            if type(timeout) is not int and type(timeout) is not float:
+                raise TypeError(
+                    TYPE_ERROR.format("timeout", (int, float), type(timeout), timeout)
+                )
+            if not 0 < timeout < float("inf"):
+                raise ValueError(f"need 0 < timeout < inf; got {timeout!r}")
+        self.timeout: float | None = timeout
+        on_connect = options.get("on_connect")
+        if on_connect is not None and not callable(on_connect):
+            raise TypeError(f"on_connect: not callable: {on_connect!r}")
+        self.on_connect: Callable[[Connection], Any] | None = on_connect
+        self._headers: dict[str, str] = {}
+        if self.authorization is not None:
+            self._headers["authorization"] = self.authorization
+        if self.host is not None:
+            self._headers["host"] = self.host
+        self.base_headers = self._build_base_headers()
+
+    def _build_base_headers(self) -> tuple[tuple[str, str], ...] | None:
+        return tuple(sorted(self._headers.items())) or None
+
+    def set_base_header(self, name: str, value: str | None) -> None:
+        """Add or replace (*value* a str) or remove (``None``) a base header."""
+        if type(name) is not str:
+            raise TypeError(TYPE_ERROR.format("name", str, type(name), name))
+        if name != name.lower() or not name:
+            raise ValueError(f"name must be lowercase; got {name!r}")
+        if value is None:
+            self._headers.pop(name, None)
+        else:
+            if type(value) is not str:
+                raise TypeError(TYPE_ERROR.format("value", str, type(value), value))
+            self._headers[name] = value
+        self.base_headers = self._build_base_headers()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address!r})"
+
+    def create_socket(self) -> Any:
+        """Return a new socket connected to ``address``, timeout applied."""
+        address = self.address
+        if self._family == socket.AF_INET:
+            sock = socket.create_connection(address[:2], self.timeout)
+        else:
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout)
+                if self._family == socket.AF_UNIX:
+                    # Makes Linux autobind us to an abstract name, so the
+                    # server's Session.address identifies this client.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                sock.connect(address)
+            except BaseException:
+                sock.close()
+                raise
+        if self._family != socket.AF_UNIX:
+            # Nagle + delayed ACK would add ~40 ms to many requests.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def connect(self) -> Connection:
+        """A new ``Connection`` over ``create_socket()``."""
+        conn = Connection(self.create_socket(), self.base_headers)
+        if self.on_connect is not None:
+            try:
+                result = self.on_connect(conn)
+            except BaseException:
+                conn.close()
+                raise
+            if result is not True:
+                conn.close()
+                raise ValueError("on_connect() did not return True")
+        return conn
+
+
+class SSLClient(Client):
+    """A ``Client`` for HTTPS; *sslctx* is an SSLContext or sslconfig dict."""
+
+    _default_port = 443
+    _extra_options = ("ssl_host",)
+
+    def __init__(
+        self, sslctx: ssl.SSLContext | dict[str, Any], address: Any, **options: Any
+    ) -> None:
+        # Imported here so that plain HTTP never pays for the ssl module.
+        from degu._sslctx import get_client_sslctx
+
+        self.sslctx: ssl.SSLContext = get_client_sslctx(sslctx)
+        super().__init__(address, **options)
+        if "ssl_host" in options:
+            self.ssl_host = _check_optional_str("ssl_host", options["ssl_host"])
+        else:
+            self.ssl_host = address[0] if type(address) is tuple else None
+
+    def __repr__(self) -> str:
+        return f"SSLClient(<sslctx>, {self.address!r})"
+
+    def create_socket(self) -> Any:
+        """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
+        sock = super().create_socket()
+        try:
+            return self.sslctx.wrap_socket(sock, server_hostname=self.ssl_host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def __getattr__(name: str) -> Any:
+    # build_client_sslctx lives in degu._sslctx; fetched lazily so that
+    # importing degu.client does not import ssl.
+    if name == "build_client_sslctx":
+        from degu._sslctx import build_client_sslctx
+
+        return build_client_sslctx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
