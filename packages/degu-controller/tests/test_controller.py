@@ -786,3 +786,65 @@ def test_Controller_keeps_a_buffered_protocol_buffered() -> None:
 
     with FuncController(BufferedEcho, "127.0.0.1", 0) as c:
         assert echo(c.address, b"xyz") == b"Bxy"  # 3 of 4 bytes read
+
+
+def test_Controller_forwards_flow_control_to_the_protocol() -> None:
+    size = 8 * 1024 * 1024  # far above any socket and transport buffer
+    events: list[str] = []
+
+    class Flood(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            cast(asyncio.Transport, transport).write(b"z" * size)
+
+        def pause_writing(self) -> None:
+            events.append("pause")
+
+        def resume_writing(self) -> None:
+            events.append("resume")
+
+    with FuncController(Flood, "127.0.0.1", 0) as c, connect(c.address) as sock:
+        received = 0
+        while received < size:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+    assert events[:2] == ["pause", "resume"]
+
+
+def test_Controller_stop_with_a_client_that_never_reads(
+    wait_thread_baseline: Check,
+) -> None:
+    """Unsent data does not hold stop() up: transports are aborted."""
+    paused = threading.Event()
+
+    class Flood(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            cast(asyncio.Transport, transport).write(b"z" * (8 * 1024 * 1024))
+
+        def pause_writing(self) -> None:
+            paused.set()
+
+    c = FuncController(Flood, "127.0.0.1", 0)
+    c.start()
+    with connect(c.address):
+        assert paused.wait(IO_TIMEOUT)
+        c.stop()
+    wait_thread_baseline()
+
+
+def test_Controller_start_rejects_a_loop_running_elsewhere() -> None:
+    elsewhere = asyncio.new_event_loop()
+    running = threading.Event()
+    elsewhere.call_soon(running.set)
+    thread = threading.Thread(target=elsewhere.run_forever)
+    thread.start()
+    try:
+        assert running.wait(IO_TIMEOUT)
+        c = EchoController("127.0.0.1", 0, loop=elsewhere)
+        with pytest.raises(RuntimeError, match="running"):
+            c.start()
+        assert c.server is None
+    finally:
+        elsewhere.call_soon_threadsafe(elsewhere.stop)
+        thread.join(IO_TIMEOUT)
+        elsewhere.close()

@@ -113,8 +113,7 @@ class _Tracking:
     """Forward protocol callbacks to the user's protocol, noting its transport.
 
     Python 3.11 and 3.12 have no ``Server.close_clients()``, so this is how
-    stop() finds every client connection to close (SPEC §13).  A protocol of
-    ``None`` stands for a connection refused because ``factory()`` failed.
+    stop() finds every client connection to close (SPEC §13).
     """
 
     def __init__(self, inner: Any, run: _Run) -> None:
@@ -125,34 +124,42 @@ class _Tracking:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
         self._run.transports.add(transport)
-        if self._inner is None:
-            transport.abort()  # type: ignore[attr-defined]
-        else:
-            self._inner.connection_made(transport)
+        self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
             self._run.transports.discard(self._transport)
-        if self._inner is not None:
-            self._inner.connection_lost(exc)
+        self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self._inner is not None:
-            self._inner.pause_writing()
+        self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._inner is not None:
-            self._inner.resume_writing()
+        self._inner.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        if self._inner is not None:
-            self._inner.data_received(data)
+        self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        if self._inner is None:
-            return None
         result: bool | None = self._inner.eof_received()
         return result
+
+
+class _Refused(asyncio.Protocol):
+    """Close at once a connection that ``factory()`` failed to serve."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._run.transports.add(transport)
+        transport.abort()  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._run.transports.discard(self._transport)
 
 
 class _StreamTracking(_Tracking, asyncio.Protocol):
@@ -370,7 +377,7 @@ class Controller(abc.ABC):
                 # asyncio drops this silently outside debug mode and leaks the
                 # accepted socket; we log it and close that one connection.
                 log.exception("Controller: factory() failed; connection closed")
-                return _StreamTracking(None, run)
+                return _Refused(run)
             return _wrap(protocol, run)
 
         return make
