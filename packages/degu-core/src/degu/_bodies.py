@@ -47,11 +47,11 @@ Chunk = tuple[tuple[str, str] | None, bytes]
 
 def _method(obj: Any, name: str) -> Callable[..., Any]:
     # A missing attribute raises AttributeError by itself (SPEC §2.4).
-    method: Any = getattr(obj, name)
-    if not callable(method):
-        kind = "wfile" if name == "write" else "rfile"
-        raise TypeError(f"{kind}.{name}() is not callable")
-    return method
+    method = getattr(obj, name)
+    if callable(method):
+        return method  # type: ignore[no-any-return]
+    kind = "wfile" if name == "write" else "rfile"
+    raise TypeError(f"{kind}.{name}() is not callable")
 
 
 def write_all(write: Callable[[Any], int], buf: Any) -> int:

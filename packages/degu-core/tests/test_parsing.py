@@ -1,0 +1,447 @@
+"""Tests of degu._parsing: each preamble replayed whole, byte by byte, and
+with trailing bytes (through degu._reader with a fake socket)."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from degu._common import MAX_IO_SIZE, MAX_LENGTH
+from degu._parsing import (
+    CHUNKED,
+    parse_chunk_line,
+    parse_content_length,
+    parse_content_range,
+    parse_headers,
+    parse_range,
+    parse_request,
+    parse_request_line,
+    parse_response,
+    parse_response_line,
+    request_body_framing,
+    request_error_status,
+    response_body_framing,
+)
+from degu._reader import Reader
+from degu._rendering import render_request, render_response
+from degu.base import ContentRange, Range
+
+TRAILER = b"PUT /next HTTP/1.1\r\n"
+
+
+def replay(fake_socket: Any, raw: bytes, parse: Any) -> Any:
+    """Parse *raw* (with its CRLFCRLF) three ways; all results must agree."""
+    assert raw.endswith(b"\r\n\r\n")
+    results = [parse(raw[:-4])]
+    for sock, extra in [
+        (fake_socket(raw), b""),
+        (fake_socket(raw, split=1), b""),
+        (fake_socket(raw + TRAILER), TRAILER),
+    ]:
+        reader = Reader(sock)
+        results.append(parse(reader.read_preamble("empty")))
+        assert reader.buffered == len(extra)
+    assert all(r == results[0] for r in results), results
+    return results[0]
+
+
+def replay_error(fake_socket: Any, raw: bytes, parse: Any, exc: Any, msg: str) -> None:
+    with pytest.raises(exc) as info:
+        parse(raw[:-4])
+    assert str(info.value) == msg
+    for sock in (fake_socket(raw, split=1), fake_socket(raw + TRAILER)):
+        with pytest.raises(exc) as info:
+            parse(Reader(sock).read_preamble("empty"))
+        assert str(info.value) == msg
+
+
+def test_parse_request_GET_with_headers(fake_socket: Any) -> None:
+    raw = b"GET /foo/bar?k=v HTTP/1.1\r\nHost: example.com\r\nX-Thing: A b\r\n\r\n"
+    assert replay(fake_socket, raw, parse_request) == (
+        "GET",
+        "/foo/bar?k=v",
+        ["foo", "bar"],
+        "k=v",
+        {"host": "example.com", "x-thing": "A b"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "path", "query"),
+    [
+        ("/", [], None),
+        ("/?", [], ""),
+        ("/foo", ["foo"], None),
+        ("/foo/", ["foo", ""], None),
+        ("/foo?", ["foo"], ""),
+        ("/foo?k=v&x=%20", ["foo"], "k=v&x=%20"),
+        ("/a..b/./c", ["a..b", ".", "c"], None),
+        ("/+.:_~-", ["+.:_~-"], None),
+    ],
+)
+def test_parse_request_line_path_and_query(
+    fake_socket: Any, uri: str, path: list[str], query: str | None
+) -> None:
+    raw = f"DELETE {uri} HTTP/1.1\r\n\r\n".encode()
+    assert replay(fake_socket, raw, parse_request) == ("DELETE", uri, path, query, {})
+
+
+@pytest.mark.parametrize(
+    ("line", "msg"),
+    [
+        (b"GET / HTTP/1.", "request line too short: b'GET / HTTP/1.'"),
+        (b"GET / HTTP/1.0", "bad protocol in request line: b' HTTP/1.0'"),
+        (b"GET /foo HTTP/2.0", "bad protocol in request line: b' HTTP/2.0'"),
+        (b"GET foo HTTP/1.1", "bad request line: b'GET foo HTTP/1.1'"),
+        (b" /foo HTTP/1.1", "bad request line: b' /foo HTTP/1.1'"),
+        (b"get /foo HTTP/1.1", "bad HTTP method: b'get'"),
+        (b"PATCH /foo HTTP/1.1", "bad HTTP method: b'PATCH'"),
+        (b"GET /f\x00o HTTP/1.1", "bad bytes in uri: b'/f\\x00o'"),
+        (b"GET /f#o HTTP/1.1", "bad bytes in uri: b'/f#o'"),
+        (b"GET //foo HTTP/1.1", "'//' in path: b'//foo'"),
+        (b"GET /a//b HTTP/1.1", "'//' in path: b'/a//b'"),
+        (b"GET /a%20b HTTP/1.1", "bad bytes in path: b'/a%20b'"),
+        (b"GET /a/../b HTTP/1.1", "'..' in path: b'/a/../b'"),
+        (b"GET /.. HTTP/1.1", "'..' in path: b'/..'"),
+        (b"GET /a?b?c HTTP/1.1", "bad bytes in query: b'b?c'"),
+        (b"GET /a?b/c HTTP/1.1", "bad bytes in query: b'b/c'"),
+    ],
+)
+def test_parse_request_line_rejects(fake_socket: Any, line: bytes, msg: str) -> None:
+    replay_error(fake_socket, line + b"\r\n\r\n", parse_request, ValueError, msg)
+
+
+def test_parse_request_line_minimum_length() -> None:
+    assert parse_request_line(b"GET / HTTP/1.1") == ("GET", "/", [], None)
+
+
+@pytest.mark.parametrize(
+    ("line", "msg"),
+    [
+        (b"GET / HTTP/1.1", "request line too short"),
+        (b"PATCH / HTTP/1.1", "bad HTTP method"),
+        (b"GET / HTTP/1.0", "bad protocol in request line"),
+        (b"GET //x HTTP/1.1", "'//' in path"),
+    ],
+)
+def test_request_error_status_maps_messages(line: bytes, msg: str) -> None:
+    try:
+        parse_request_line(line)
+    except ValueError as e:
+        assert str(e).startswith(msg)
+        status = request_error_status(e)
+    else:
+        status = 0
+    assert status == {
+        "bad HTTP method": 501,
+        "bad protocol in request line": 505,
+    }.get(msg, 400 if status else 0)
+
+
+def test_request_error_status_413_for_huge_content_length() -> None:
+    with pytest.raises(ValueError) as info:
+        parse_content_length(b"1" * 17)
+    assert request_error_status(info.value) == 413
+    with pytest.raises(ValueError) as info:
+        parse_content_length(b"x" * 17)
+    assert request_error_status(info.value) == 400
+
+
+def test_parse_response(fake_socket: Any) -> None:
+    raw = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    assert replay(fake_socket, raw, parse_response) == (
+        404,
+        "Not Found",
+        {"content-length": 0},
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "msg"),
+    [
+        (b"HTTP/1.1 200 O", "bad response line: b'HTTP/1.1 200 O'"),
+        (b"HTTP/1.0 200 OK", "bad response line: b'HTTP/1.0 200 OK'"),
+        (b"HTTP/1.1 200_OK", "bad response line: b'HTTP/1.1 200_OK'"),
+        (b"HTTP/1.1 099 OK", "bad status: b'099'"),
+        (b"HTTP/1.1 600 OK", "bad status: b'600'"),
+        (b"HTTP/1.1 2x0 OK", "bad status: b'2x0'"),
+        (b"HTTP/1.1 200 O.K", "bad reason: b'O.K'"),
+        (b"HTTP/1.1 200 OK\t", "bad reason: b'OK\\t'"),
+    ],
+)
+def test_parse_response_line_rejects(line: bytes, msg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_response_line(line)
+    assert str(info.value) == msg
+
+
+@pytest.mark.parametrize("status", [100, 101, 200, 599])
+def test_parse_response_line_status_edges(status: int) -> None:
+    assert parse_response_line(b"HTTP/1.1 %d OK" % status) == (status, "OK")
+
+
+def test_parse_headers_empty_and_casefolding() -> None:
+    assert parse_headers(b"") == {}
+    assert parse_headers(b"CONTENT-TYPE: text/plain") == {"content-type": "text/plain"}
+
+
+@pytest.mark.parametrize(
+    ("src", "msg"),
+    [
+        (b"a: ", "header line too short"),
+        (b"abc:d", "bad header line"),
+        (b"ab: ", "bad header line"),
+        (b": abc", "bad header line"),
+        (b"a:  ", "bad bytes in header value: b' '") if False else (b"a :b", "bad header line"),
+        (b"a" * 33 + b": b", "header name too long: " + repr(b"a" * 32) + "..."),
+        (b"a_b: c", "bad bytes in header name: b'a_b'"),
+        (b"a: b\tc", "bad bytes in header value: b'b\\tc'"),
+        (b"a: b{c", "bad bytes in header value: b'b{c'"),
+        (b"a: b\r\nA: c", "duplicate header: b'A: c'"),
+        (b"content-length: 5\r\nContent-Length: 5", "duplicate header: b'Content-Length: 5'"),
+        (b"content-length: 5\r\ntransfer-encoding: chunked",
+         "cannot have both content-length and transfer-encoding headers"),
+        (b"transfer-encoding: CHUNKED", "bad transfer-encoding: b'CHUNKED'"),
+        (b"range: bytes=0-1\r\ncontent-length: 0",
+         "cannot include range header and content-length"),
+        (b"range: bytes=0-1\r\ntransfer-encoding: chunked",
+         "cannot include range header and transfer-encoding"),
+        (b"content-range: bytes 0-1/2", "request cannot include a 'content-range' header"),
+        (b"a: b\r\n", "header line too short"),
+    ],
+)  # fmt: skip
+def test_parse_headers_rejects(src: bytes, msg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_headers(src)
+    assert str(info.value) == msg
+
+
+def test_parse_headers_range_only_in_requests() -> None:
+    assert parse_headers(b"range: bytes=5-9") == {"range": Range(5, 10)}
+    with pytest.raises(ValueError, match="response cannot include a 'range' header"):
+        parse_headers(b"range: bytes=5-9", isresponse=True)
+    assert parse_headers(b"content-range: bytes 5-9/10", isresponse=True) == {
+        "content-range": ContentRange(5, 10, 10)
+    }
+
+
+def test_parse_headers_name_length_edge() -> None:
+    assert parse_headers(b"a" * 32 + b": b") == {"a" * 32: "b"}
+
+
+def test_parse_headers_all_allowed_value_bytes() -> None:
+    value = (string.ascii_letters + string.digits + "-+.:_~%&=/? \"'()*,;<>[]").encode()
+    assert parse_headers(b"x: " + value) == {"x": value.decode()}
+
+
+@pytest.mark.parametrize(
+    ("src", "value"),
+    [
+        (b"0", 0),
+        (b"1", 1),
+        (b"9" * 16, MAX_LENGTH),
+        (b"1234567890123456", 1234567890123456),
+    ],
+)
+def test_parse_content_length_accepts(src: bytes, value: int) -> None:
+    assert parse_content_length(src) == value
+
+
+@pytest.mark.parametrize(
+    ("src", "msg"),
+    [
+        (b"", "bad bytes in content-length: b''"),
+        (b"01", "content-length has leading zero: b'01'"),
+        (b"00", "content-length has leading zero: b'00'"),
+        (b"+1", "bad bytes in content-length: b'+1'"),
+        (b" 1", "bad bytes in content-length: b' 1'"),
+        (b"1" * 17, f"content-length too long: {b'1' * 16!r}..."),
+    ],
+)
+def test_parse_content_length_rejects(src: bytes, msg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_content_length(src)
+    assert str(info.value) == msg
+
+
+def test_parse_range_edges() -> None:
+    assert parse_range(b"bytes=0-0") == Range(0, 1)
+    assert parse_range(b"bytes=0-9999999999999998") == Range(0, MAX_LENGTH)
+    longest = b"bytes=9999999999999997-9999999999999998"
+    assert len(longest) == 39
+    assert parse_range(longest) == Range(MAX_LENGTH - 2, MAX_LENGTH)
+    for bad in [
+        b"bytes=0-9999999999999999",
+        b"bytes=5-4",
+        b"bytes=-5",
+        b"bytes=5-",
+        b"bytes=0-1,3-4",
+        b"bytes=01-2",
+        b"bits=0-1",
+        b"bytes=0-1 ",
+    ]:
+        with pytest.raises(ValueError, match="^bad range: "):
+            parse_range(bad)
+
+
+def test_parse_content_range_edges() -> None:
+    assert parse_content_range(b"bytes 0-0/1") == ContentRange(0, 1, 1)
+    top = b"bytes 9999999999999997-9999999999999998/9999999999999999"
+    assert len(top) == 56
+    assert parse_content_range(top) == ContentRange(
+        MAX_LENGTH - 2, MAX_LENGTH, MAX_LENGTH
+    )
+    for bad in [
+        b"bytes 0-1/1",
+        b"bytes */10",
+        b"bytes 0-1/*",
+        b"bytes 2-1/5",
+        b"bytes=0-1/5",
+    ]:
+        with pytest.raises(ValueError, match="^bad content-range: "):
+            parse_content_range(bad)
+
+
+def test_request_body_framing() -> None:
+    assert request_body_framing("POST", {}) is None
+    assert request_body_framing("PUT", {"content-length": 0}) == 0
+    assert request_body_framing("POST", {"transfer-encoding": "chunked"}) == CHUNKED
+    for method in ("GET", "HEAD", "DELETE"):
+        assert request_body_framing(method, {}) is None
+        with pytest.raises(ValueError) as info:
+            request_body_framing(method, {"content-length": 0})
+        assert str(info.value) == f"{method!r} request with a 'content-length' header"
+        with pytest.raises(ValueError, match="'transfer-encoding' header"):
+            request_body_framing(method, {"transfer-encoding": "chunked"})
+
+
+def test_response_body_framing() -> None:
+    assert response_body_framing("HEAD", {"content-length": 5}) is None
+    assert response_body_framing("GET", {"content-length": 0}) == 0
+    assert response_body_framing("GET", {"transfer-encoding": "chunked"}) == CHUNKED
+    assert response_body_framing("GET", {}) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "result"),
+    [
+        (b"0\r\n", (0, None)),
+        (b"a\r\n", (10, None)),
+        (b"A\r\n", (10, None)),
+        (b"1000000\r\n", (MAX_IO_SIZE, None)),
+        (b"5;foo=bar\r\n", (5, ("foo", "bar"))),
+        (b"0;K=v+.:_~-\"'()*,;<>[]\r\n", (0, ("K", "v+.:_~-\"'()*,;<>[]"))),
+        (b"5;k-1=v\r\n", (5, ("k-1", "v"))),
+    ],
+)
+def test_parse_chunk_line_accepts(line: bytes, result: Any) -> None:
+    assert parse_chunk_line(line) == result
+
+
+@pytest.mark.parametrize(
+    ("line", "msg"),
+    [
+        (b"1000001\r\n", f"need chunk_size <= {MAX_IO_SIZE}; got {MAX_IO_SIZE + 1}"),
+        (b"fffffff\r\n", f"need chunk_size <= {MAX_IO_SIZE}; got {0xFFFFFFF}"),
+        (b"10000000\r\n", "chunk_size is too long"),
+        (b"\r\n", "bad chunk_size"),
+        (b"05\r\n", "bad chunk_size"),
+        (b"g\r\n", "bad chunk_size"),
+        (b" 5\r\n", "bad chunk_size"),
+        (b"5;\r\n", "bad chunk extension"),
+        (b"5;k\r\n", "bad chunk extension"),
+        (b"5;k=\r\n", "bad chunk extension"),
+        (b"5;=v\r\n", "bad chunk extension"),
+        (b"5;k=a=b\r\n", "bad chunk extension"),
+        (b"5;k.1=v\r\n", "bad chunk extension"),
+        (b"5;k=v%\r\n", "bad chunk extension"),
+        (b"5\n", "bad chunk line termination: b'5\\n'"),
+    ],
+)
+def test_parse_chunk_line_rejects(line: bytes, msg: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_chunk_line(line)
+    assert str(info.value) == msg
+
+
+# --- property tests -------------------------------------------------------
+
+_name = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=32
+)
+_value = st.text(
+    alphabet=string.ascii_letters + string.digits + "-+.:_~%&=/\"'()*,;<>[]",
+    min_size=1,
+    max_size=40,
+)
+_component = st.text(
+    alphabet=string.ascii_letters + string.digits + "-+:_~", min_size=1, max_size=10
+)
+_SPECIAL = {"content-length", "transfer-encoding", "range", "content-range"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "HEAD", "PUT", "POST", "DELETE"]),
+    path=st.lists(_component, max_size=5),
+    query=st.none() | st.text(alphabet="abc=&%", max_size=10),
+    headers=st.dictionaries(
+        _name.filter(lambda n: n not in _SPECIAL), _value, max_size=19
+    ),
+)
+def test_render_then_parse_request_round_trips(
+    method: str, path: list[str], query: str | None, headers: dict[str, str]
+) -> None:
+    uri = "/" + "/".join(path) + ("" if query is None else "?" + query)
+    raw = render_request(method, uri, dict(headers))
+    assert parse_request(raw[:-4]) == (method, uri, path, query, headers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    reason=st.text(alphabet=string.ascii_letters + " ", min_size=2, max_size=20).filter(
+        lambda r: r.strip() == r and r != ""
+    ),
+    headers=st.dictionaries(
+        _name.filter(lambda n: n not in _SPECIAL), _value, max_size=19
+    ),
+    length=st.integers(0, MAX_LENGTH),
+)
+def test_render_then_parse_response_round_trips(
+    status: int, reason: str, headers: dict[str, str], length: int
+) -> None:
+    headers = dict(headers, **{"content-length": length})
+    raw = render_response(status, reason, dict(headers))
+    assert parse_response(raw[:-4]) == (status, reason, headers)
+
+
+_VALID = (
+    b"POST /foo/bar?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 12\r\n"
+    b"User-Agent: test (x)\r\nAccept: */*"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_mutated_requests_only_raise_ValueError(data: Any) -> None:
+    """Random mutations never crash the parser: a result or the documented ValueError."""
+    src = bytearray(_VALID)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+        i = data.draw(st.integers(0, len(src) - 1))
+        if op == "flip":
+            src[i] = data.draw(st.integers(0, 255))
+        elif op == "insert":
+            src[i:i] = data.draw(st.binary(min_size=1, max_size=4))
+        elif len(src) > 1:
+            del src[i]
+    try:
+        method, uri, path, query, headers = parse_request(bytes(src))
+        request_body_framing(method, headers)
+    except ValueError as e:
+        assert request_error_status(e) in (400, 413, 501, 505)

@@ -1,0 +1,148 @@
+"""Tests of degu._rendering: preambles, limits, stricter outgoing validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from degu._common import BUF_LEN, MAX_IO_SIZE
+from degu._rendering import (
+    render_chunk,
+    render_error_response,
+    render_request,
+    render_response,
+)
+from degu.base import ContentRange, Range
+
+
+def test_render_request_sorts_headers() -> None:
+    out = render_request("GET", "/foo?x=1", {"b": "2", "a": 1, "c": Range(0, 5)})
+    assert out == b"GET /foo?x=1 HTTP/1.1\r\na: 1\r\nb: 2\r\nc: bytes=0-4\r\n\r\n"
+
+
+def test_render_response() -> None:
+    assert render_response(200, "OK", {}) == b"HTTP/1.1 200 OK\r\n\r\n"
+    out = render_response(
+        206, "Partial Content", {"content-range": ContentRange(0, 5, 9)}
+    )
+    assert out == b"HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 0-4/9\r\n\r\n"
+
+
+def test_render_error_response_is_exact() -> None:
+    assert render_error_response(431) == (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"connection: close\r\ncontent-length: 0\r\n\r\n"
+    )
+
+
+def test_render_header_count_edge() -> None:
+    headers = {f"h{i}": "v" for i in range(20)}
+    assert render_request("GET", "/", headers).count(b"\r\n") == 22
+    headers["h20"] = "v"
+    with pytest.raises(ValueError) as info:
+        render_request("GET", "/", headers)
+    assert str(info.value) == "need len(headers) <= 20; got 21"
+
+
+def test_render_output_size_edge() -> None:
+    first = len(b"HTTP/1.1 200 OK\r\nx: \r\n\r\n")
+    ok = render_response(200, "OK", {"x": "v" * (BUF_LEN - first)})
+    assert len(ok) == BUF_LEN
+    with pytest.raises(ValueError) as info:
+        render_response(200, "OK", {"x": "v" * (BUF_LEN - first + 1)})
+    assert str(info.value) == "output size exceeds 32768"
+
+
+@pytest.mark.parametrize(
+    ("key", "exc", "msg"),
+    [
+        ("Foo", ValueError, "bad key: 'Foo'"),
+        ("", ValueError, "bad key: ''"),
+        ("a_b", ValueError, "bad key: 'a_b'"),
+        ("a\nb", ValueError, "bad key: 'a\\nb'"),
+        ("é", ValueError, "bad key: 'é'"),
+        ("a" * 33, ValueError, f"key is too long: {'a' * 33!r}"),
+        (b"foo", TypeError, "key: need a <class 'str'>; got a <class 'bytes'>: b'foo'"),
+    ],
+)
+def test_render_rejects_keys(key: Any, exc: Any, msg: str) -> None:
+    with pytest.raises(exc) as info:
+        render_request("GET", "/", {key: "v"})
+    assert str(info.value) == msg
+
+
+def test_render_key_length_edge() -> None:
+    assert render_request("GET", "/", {"a" * 32: "v"}).endswith(
+        b"a" * 32 + b": v\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "a\r\nb: c", "a\x00", "a\x7f", "é", "\t"])
+def test_render_rejects_values(value: str) -> None:
+    with pytest.raises(ValueError) as info:
+        render_response(200, "OK", {"x": value})
+    assert str(info.value) == f"bad val: {value!r}"
+
+
+def test_render_rejects_method_uri_reason() -> None:
+    with pytest.raises(ValueError, match="^bad method: 'GE\\\\nT'$"):
+        render_request("GE\nT", "/", {})
+    for uri in ["", "/a b", "/a\r\n", "/é"]:
+        with pytest.raises(ValueError, match="^bad uri: "):
+            render_request("GET", uri, {})
+    for reason in ["", "O\rK", "Ok\x7f", b"OK"]:
+        with pytest.raises(ValueError, match="^bad reason: "):
+            render_response(200, reason, {})  # type: ignore[arg-type]
+
+
+def test_render_response_status_checks() -> None:
+    with pytest.raises(TypeError) as info:
+        render_response(True, "OK", {})
+    assert str(info.value) == "status: need a <class 'int'>; got a <class 'bool'>: True"
+    for status in (99, 600):
+        with pytest.raises(ValueError) as vinfo:
+            render_response(status, "OK", {})
+        assert str(vinfo.value) == f"need 100 <= status <= 599; got {status}"
+
+
+def test_render_headers_must_be_dict() -> None:
+    with pytest.raises(TypeError) as info:
+        render_request("GET", "/", [])  # type: ignore[arg-type]
+    assert str(info.value) == "headers: need a <class 'dict'>; got a <class 'list'>: []"
+
+
+def test_render_chunk() -> None:
+    assert render_chunk((None, b"hello")) == b"5\r\nhello\r\n"
+    assert render_chunk((("k", "v"), b"")) == b"0;k=v\r\n\r\n"
+    assert render_chunk((None, b"x" * 255)) == b"ff\r\n" + b"x" * 255 + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("chunk", "exc", "msg"),
+    [
+        ([None, b""], TypeError, "chunk: need a <class 'tuple'>; got a <class 'list'>"),
+        ((None,), ValueError, "chunk: need a 2-tuple; got a 1-tuple"),
+        ((["k", "v"], b""), TypeError, "extension: need a <class 'tuple'>; got a <class 'list'>"),
+        (("k",) and (("k", "v", "w"), b""), ValueError, "extension: need a 2-tuple; got a 3-tuple"),
+        (((1, "v"), b""), TypeError, "key: need a <class 'str'>; got a <class 'int'>: 1"),
+        ((("", "v"), b""), ValueError, "bad chunk extension key: ''"),
+        ((("k", "v\r\n"), b""), ValueError, "bad chunk extension value: 'v\\r\\n'"),
+        ((("k", "a=b"), b""), ValueError, "bad chunk extension value: 'a=b'"),
+        ((None, "x"), TypeError, "data: need a <class 'bytes'>; got a <class 'str'>: 'x'"),
+        ((None, bytearray(b"x")), TypeError,
+         "data: need a <class 'bytes'>; got a <class 'bytearray'>: bytearray(b'x')"),
+    ],
+)  # fmt: skip
+def test_render_chunk_rejects(chunk: Any, exc: Any, msg: str) -> None:
+    with pytest.raises(exc) as info:
+        render_chunk(chunk)
+    assert str(info.value) == msg
+
+
+def test_render_chunk_size_edge() -> None:
+    data = b"x" * MAX_IO_SIZE
+    assert render_chunk((None, data)).startswith(b"1000000\r\n")
+    with pytest.raises(ValueError) as info:
+        render_chunk((None, data + b"x"))
+    assert str(info.value) == f"need len(data) <= {MAX_IO_SIZE}; got {MAX_IO_SIZE + 1}"
