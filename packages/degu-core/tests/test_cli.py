@@ -161,7 +161,7 @@ def test_cli_serves_the_current_directory_and_stops_on_SIGINT(run: Any) -> None:
         ("GET", "/", "200", "12"),
         ("GET", "/data.bin", "200", "4096"),
         ("GET", "/data.bin", "206", "10"),
-        ("GET", "/nope", "404", "-"),
+        ("GET", "/nope", "404", "0"),
     ]
     assert {m[1] for m in access} == {"127.0.0.1"}
 

@@ -149,6 +149,16 @@ def _open_beneath(root_fd: int, parts: list[str]) -> tuple[int, os.stat_result]:
             os.close(fd)
 
 
+def _empty(status: int, reason: str, **headers: str) -> Any:
+    """A response without a body that still says so with ``content-length: 0``.
+
+    Beyond 0.19 (whose tuples had ``{}``): without a length, RFC 9112 §6.3
+    makes a client read the body until the connection closes, and a 404 or
+    301 keeps the connection open, so curl or a browser would hang there.
+    """
+    return (status, reason, {"content-length": 0, **headers}, None)
+
+
 def _content_type(name: str) -> str | None:
     kind, encoding = mimetypes.guess_type(name, strict=False)
     if encoding is not None:
@@ -185,20 +195,20 @@ class FilesApp:
         """Answer one request with a file, a redirect or an error status."""
         if request.method not in ("GET", "HEAD"):
             discard_body(request.body)
-            return (405, "Method Not Allowed", {"allow": "GET, HEAD"}, None)
+            return _empty(405, "Method Not Allowed", allow="GET, HEAD")
         path: list[str] = list(request.path)
         if ".." in path:
-            return (400, "Bad Request", {}, None)
+            return _empty(400, "Bad Request")
         if any("/" in p or "\x00" in p for p in path) or "" in path[:-1]:
-            return (400, "Bad Request", {}, None)  # only hand-built requests
+            return _empty(400, "Bad Request")  # only hand-built requests
         if not path or path[-1] == "":
             path = [*path[:-1], INDEX]
         try:
             fd, st = _open_beneath(self.dir_fd, path)
         except _NotFound:
-            return (404, "Not Found", {}, None)
+            return _empty(404, "Not Found")
         except PermissionError:
-            return (403, "Forbidden", {}, None)
+            return _empty(403, "Forbidden")
         if stat.S_ISDIR(st.st_mode):
             os.close(fd)
             # A directory without its trailing slash: relative links in its
@@ -206,7 +216,7 @@ class FilesApp:
             location = "/" + "/".join([*request.mount, *request.path, ""])
             if request.query is not None:
                 location += "?" + request.query
-            return (301, "Moved Permanently", {"location": location}, None)
+            return _empty(301, "Moved Permanently", location=location)
         return self._file_response(request, fd, st.st_size, path[-1])
 
     def _file_response(self, request: Any, fd: int, size: int, name: str) -> Any:
@@ -214,11 +224,11 @@ class FilesApp:
         rng = request.headers.get("range")
         if rng is not None and type(rng) is not Range:
             os.close(fd)
-            return (400, "Bad Request", {}, None)
+            return _empty(400, "Bad Request")
         if rng is not None and rng.stop > size:
             os.close(fd)
             # SPEC §10 keeps 0.19's rule: a range ending past the file is 416.
-            return (416, "Range Not Satisfiable", {}, None)
+            return _empty(416, "Range Not Satisfiable")
         if rng is None:
             status, reason, offset, length = 200, "OK", 0, size
         else:
