@@ -443,3 +443,24 @@ def test_FilesApp_rejects_encoded_traversal_on_the_wire(served: Any) -> None:
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 400 "), (target, reply)
         assert b"top secret" not in reply
+
+
+def _exchange(address: Any, data: bytes) -> bytes:
+    with socket.create_connection(address, timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_FilesApp_discard_limit_on_the_wire(served: Any) -> None:
+    """At MAX_DISCARD the body is drained and 405 sent; past it the server's
+    own rule for an unread body applies: 500 and close (SPEC §14 item 10)."""
+    limit = _discard.MAX_DISCARD
+    head = b"PUT /data.bin HTTP/1.1\r\ncontent-length: %d\r\n\r\n"
+    reply = _exchange(served.address, head % limit + b"x" * limit)
+    assert reply.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+    # Past the limit not a byte of the body is read, so none is sent here.
+    reply = _exchange(served.address, head % (limit + 1))
+    assert reply.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

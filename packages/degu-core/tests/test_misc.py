@@ -197,3 +197,17 @@ def test_RequestLogger_forwards_on_connect() -> None:
     assert misc.RequestLogger(app).on_connect == app.on_connect
     with pytest.raises(TypeError):
         misc.RequestLogger(None)  # type: ignore[arg-type]
+
+
+def hello(session: Any, request: Any, api: Any) -> Any:
+    return (200, "OK", {}, b"hi " + request.uri.encode())
+
+
+def test_TempServer_with_RequestLogger_serves_over_loopback() -> None:
+    from degu.client import Client
+
+    with misc.TempServer(("127.0.0.1", 0), misc.RequestLogger(hello)) as server:
+        with Client(server.address).connect() as conn:
+            r = conn.get(misc.mkuri("a", query="b"), {})
+            assert (r.status, r.body.read()) == (200, b"hi /a?b")
+    assert server.process.exitcode is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import io
 from typing import Any
 
 import pytest
@@ -469,3 +470,51 @@ def test_Validator_reports_missing_api_attribute() -> None:
             Session(), Request(), object()
         )
     assert str(e.value) == "bodies: 'object' object has no attribute 'Body'"
+
+
+# --- with Degu's own objects (SPEC §14 item 7) ----------------------------
+
+
+def test_Validator_accepts_what_Degu_produces() -> None:
+    from degu.base import Range, Request, Session, api
+
+    body_iter = api.BodyIter([b"ab", b"c"], 3)
+    chunked_iter = api.ChunkedBodyIter([(None, b"x"), (None, b"")])
+    assert body_iter.chunked is False and chunked_iter.chunked is True
+    req = Request("GET", "/f", {"range": Range(0, 3)}, None, [], ["f"], None)
+    for response in [
+        (
+            206,
+            "Partial Content",
+            {"content-range": api.ContentRange(0, 3, 9)},
+            body_iter,
+        ),
+        (200, "OK", {"transfer-encoding": "chunked"}, chunked_iter),
+        (200, "OK", {}, api.Body(io.BytesIO(b"abc"), 3)),
+    ]:
+        v = rgi.Validator(returning(response))
+        assert v(Session(("::1", 1, 0, 0)), req, api) is response
+
+
+def test_Validator_in_front_of_a_real_server() -> None:
+    import threading
+
+    from degu.client import Client
+    from degu.server import Server
+
+    def app(session: Any, request: Any, api: Any) -> Any:
+        data = request.body.read() if request.body is not None else b""
+        return (200, "OK", {}, api.BodyIter([data[::-1]], len(data)))
+
+    server = Server(("127.0.0.1", 0), rgi.Validator(app))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Client(server.address).connect() as conn:
+            assert conn.put("/x?y", {}, b"hello").body.read() == b"olleh"
+            chunks = [(None, b"ab"), (None, b"")]
+            r = conn.post("/", {}, conn.api.ChunkedBodyIter(chunks))
+            assert r.body.read() == b"ba"
+    finally:
+        server.shutdown(5)
+        thread.join(10)
