@@ -431,12 +431,18 @@ class Controller(abc.ABC):
         return server
 
     async def _close_everything(self, server: asyncio.Server, run: _Run) -> None:
-        server.close()  # closes the listening sockets at once
-        # Connections accepted just before close() are still being set up in
-        # asyncio's own tasks; let them reach connection_made() so they are
-        # tracked (cancelling them unstarted would leak their sockets).
+        # A connection accepted just before server.close() is set up later in
+        # a task of asyncio's own, which then fails an assertion in
+        # Server._attach() and leaks the socket (seen on CPython 3.11).  So stop
+        # accepting first, let those tasks reach connection_made() (where
+        # they are tracked), and only then close the server.
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
         for _ in range(3):
             await asyncio.sleep(0)
+        server.close()  # closes the listening sockets
         for transport in list(run.transports):
             transport.abort()  # type: ignore[attr-defined]
         this = asyncio.current_task()
