@@ -1,0 +1,163 @@
+"""What TLS costs a Degu connection, against plain TCP measured in the same run.
+
+Two figures, each for plain ``Server``/``Client`` (the baseline) and for
+``SSLServer``/``SSLClient`` with mutual TLS (client certificates, 2048-bit
+RSA keys from ``TempPKI``, TLS 1.3 as negotiated by default):
+
+* **round trips**: sequential GET requests on one open connection, for an
+  empty body and a 64 KiB body; the TLS/plain ratio of time per request is
+  the steady-state cost of encryption;
+* **handshakes**: new connection + one GET + close, repeated; connections
+  per second is dominated by the handshake (RSA signatures, ECDHE).
+
+Client and server run in this one process, pinned to one CPU, so the figures
+are CPU cost, not parallelism. Batches of each kind are interleaved and the
+table shows medians. Run: ``python bench/bench_tls.py`` (10-30 seconds;
+``--rounds N`` to change the number of interleaved batches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from degu.client import Client, SSLClient
+from degu.misc import TempPKI
+from degu.server import Server, SSLServer
+
+ROUNDS = 9  # interleaved batches per measurement
+REQUESTS = 2000  # sequential requests per round-trip batch
+CONNECTIONS = 200  # connections per handshake batch
+BIG = b"x" * 65536
+
+#: Informative targets (ours, not the SPEC's): what a reasonable TLS stack
+#: costs on top of a Python HTTP/1.1 server.
+TARGET_RTT_RATIO = 1.5  # empty-body round trip, TLS / plain
+TARGET_HANDSHAKES = 200  # mutual-TLS connections per second on one CPU
+
+
+def app(session: Any, request: Any, api: Any) -> tuple[int, str, dict[str, Any], Any]:
+    return (200, "OK", {}, BIG if request.uri == "/big" else b"")
+
+
+def get(conn: Any, uri: str) -> None:
+    conn.get(uri, {}).body.read()
+
+
+@contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown(1)
+        thread.join(10)
+
+
+def round_trips(client: Client, uri: str, count: int) -> float:
+    """Seconds per request for *count* sequential GETs on one connection."""
+    with client.connect() as conn:
+        get(conn, uri)  # warm-up request
+        start = time.perf_counter()
+        for _ in range(count):
+            get(conn, uri)
+        return (time.perf_counter() - start) / count
+
+
+def handshakes(client: Client, count: int) -> float:
+    """Connections per second: connect, one GET, close; *count* times."""
+    start = time.perf_counter()
+    for _ in range(count):
+        with client.connect() as conn:
+            get(conn, "/")
+    return count / (time.perf_counter() - start)
+
+
+def interleave(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, float]:
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            results[name].append(fn())
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args()
+
+    cpu = min(os.sched_getaffinity(0))
+    # Threads inherit the affinity of the thread that starts them: set it
+    # before any server thread exists, so client and server share the CPU.
+    os.sched_setaffinity(0, {cpu})
+    pki = TempPKI()
+    address = ("127.0.0.1", 0)
+    options = {"max_requests": 75000}  # the default 1000 would end a batch early
+    with (
+        serving(Server(address, app, **options)) as plain_server,
+        serving(SSLServer(pki.server_sslconfig, address, app, **options)) as tls_server,
+    ):
+        plain = Client(plain_server.address)
+        tls = SSLClient(pki.client_sslconfig, tls_server.address)
+        with tls.connect() as conn:
+            version = conn.sock.version()
+            cipher = conn.sock.cipher()[0]
+        rtt = interleave(
+            args.rounds,
+            {
+                "plain": lambda: round_trips(plain, "/", REQUESTS),
+                "tls": lambda: round_trips(tls, "/", REQUESTS),
+                "plain_big": lambda: round_trips(plain, "/big", REQUESTS // 4),
+                "tls_big": lambda: round_trips(tls, "/big", REQUESTS // 4),
+            },
+        )
+        rate = interleave(
+            args.rounds,
+            {
+                "plain": lambda: handshakes(plain, CONNECTIONS),
+                "tls": lambda: handshakes(tls, CONNECTIONS),
+            },
+        )
+
+    print(f"TLS: {version} {cipher}, mutual auth, RSA 2048; pinned to CPU {cpu};")
+    print(f"medians of {args.rounds} interleaved batches")
+    print()
+    header = f"{'measurement':<34}{'plain':>12}{'TLS':>12}{'TLS/plain':>11}  target"
+    print(header)
+    print("-" * len(header))
+
+    def row(name: str, p: float, t: float, unit: str, target: str) -> None:
+        print(f"{name:<34}{p:>9.1f} {unit}{t:>9.1f} {unit}{t / p:>10.2f}x  {target}")
+
+    row(
+        "round trip, empty body (us/req)",
+        rtt["plain"] * 1e6,
+        rtt["tls"] * 1e6,
+        "us",
+        f"<= {TARGET_RTT_RATIO}x",
+    )
+    row(
+        "round trip, 64 KiB body (us/req)",
+        rtt["plain_big"] * 1e6,
+        rtt["tls_big"] * 1e6,
+        "us",
+        "-",
+    )
+    row(
+        "new connection + GET (conn/s)",
+        rate["plain"],
+        rate["tls"],
+        "/s",
+        f">= {TARGET_HANDSHAKES}/s with TLS",
+    )
+
+
+if __name__ == "__main__":
+    main()
