@@ -22,11 +22,13 @@ imported in the child only.
 from __future__ import annotations
 
 import atexit
+import io
 import multiprocessing
 import multiprocessing.util  # registers its atexit hook before ours: see _stop_all
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -245,10 +247,24 @@ def _context() -> DefaultContext:
     return cast(DefaultContext, multiprocessing.get_context(_START_METHOD))
 
 
+class _CheckPickler(pickle.Pickler):
+    """A dry run of what Process.start() will pickle, without its side effects.
+
+    multiprocessing hands sockets and connections over itself, by duplicating
+    their file descriptors (so a pre-bound socket works as an address); its
+    own pickler would start a resource-sharer thread just to be checked.
+    """
+
+    def persistent_id(self, obj: object) -> str | None:
+        if isinstance(obj, socket.socket | Connection):
+            return "handed over by multiprocessing"
+        return None
+
+
 def _check_picklable(method: str, values: Mapping[str, object]) -> None:
     for name, value in values.items():
         try:
-            ForkingPickler.dumps(value)
+            _CheckPickler(io.BytesIO()).dump(value)
         except Exception as exc:
             raise TypeError(
                 f"{name}: cannot be pickled for the {method!r} start method"
