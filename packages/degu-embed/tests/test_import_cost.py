@@ -1,0 +1,115 @@
+"""Importing ``degu`` costs almost nothing (SPEC §12).
+
+Each check runs in a fresh interpreter of the same venv and compares its
+``sys.modules`` with a baseline (``python -c pass``), so whatever ``site`` and
+the editable-install hooks load is not counted against us.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import degu
+
+HERE = Path(__file__).resolve().parent
+
+# What an application must not pay for by importing degu (SPEC §12).
+FORBIDDEN = {
+    "socket",
+    "_socket",
+    "ssl",
+    "_ssl",
+    "select",
+    "selectors",
+    "threading",
+    "multiprocessing",
+    "logging",
+    "subprocess",
+    "pickle",
+}
+
+
+def modules_after(code: str) -> set[str]:
+    """The names in sys.modules after running ``code`` in a fresh interpreter."""
+    report = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{report}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return set(json.loads(out))
+
+
+@pytest.fixture(scope="module")
+def baseline() -> set[str]:
+    return modules_after("pass")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import degu",
+        "from degu import EmbeddedServer, EmbeddedSSLServer, IPv6_LOOPBACK",
+        "from degu import start_server, start_sslserver, ADDRESS_CONSTANTS",
+    ],
+)
+def test_importing_degu_loads_no_submodule_and_no_network_stack(
+    baseline: set[str], code: str
+) -> None:
+    after = modules_after(code)
+    added = after - baseline
+    assert "degu" in added
+    assert sorted(name for name in after if name.startswith("degu.")) == []
+    assert sorted(FORBIDDEN & added) == []
+
+
+def test_the_parent_never_imports_the_server_modules() -> None:
+    """Starting a server imports degu.server in the child only."""
+    code = f"""
+import multiprocessing, sys
+sys.path.insert(0, {str(HERE)!r})
+import degu, embed_apps
+multiprocessing.set_start_method("spawn")
+with degu.EmbeddedServer(degu.IPv4_LOOPBACK, embed_apps.build_hello, b"x"):
+    pass
+"""
+    after = modules_after(code)
+    assert "degu._processes" in after
+    for name in ("degu.server", "degu.base", "degu.client", "ssl"):
+        assert name not in after
+
+
+def test_version_is_the_distribution_version() -> None:
+    assert degu.__version__ == importlib.metadata.version("degu-embed")
+    parts = degu.__version__.split(".")
+    assert len(parts) == 3 and all(p.isdigit() for p in parts)
+
+
+def test_address_constants() -> None:
+    assert degu.IPv6_LOOPBACK == ("::1", 0, 0, 0)
+    assert degu.IPv6_ANY == ("::", 0, 0, 0)
+    assert degu.IPv4_LOOPBACK == ("127.0.0.1", 0)
+    assert degu.IPv4_ANY == ("0.0.0.0", 0)
+    order = (degu.IPv6_LOOPBACK, degu.IPv6_ANY, degu.IPv4_LOOPBACK, degu.IPv4_ANY)
+    assert order == degu.ADDRESS_CONSTANTS
+    assert degu.START_TIMEOUT == 60.0
+
+
+def test_degu_keeps_the_namespace_open() -> None:
+    """The first statement extends __path__, so core modules stay importable."""
+    source = Path(degu.__file__).read_text()
+    body = [
+        line
+        for line in source.split('"""', 2)[2].splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert body[0] == '__path__ = __import__("pkgutil").extend_path(__path__, __name__)'
+    assert len(degu.__path__) >= 2  # this portion and degu-core's
