@@ -370,6 +370,26 @@ def test_cli_tls_requires_client_certificates_with_ca(run: Any, pki: Any) -> Non
     assert server.stop()[0] == 0
 
 
+def test_cli_unusable_certificate_exits_2(tmp_path: Path, pki: Any) -> None:
+    cfg = pki.anonymous_server_sslconfig
+    missing = str(tmp_path / "missing.pem")
+    out = cli("--address", "127.0.0.1:0", "--cert", missing, "--key", cfg["key_file"])
+    assert out.returncode == 2
+    assert "error: --cert/--key/--ca: " in out.stderr
+    assert "Traceback" not in out.stderr
+    # A key that does not match the certificate:
+    out = cli(
+        "--address",
+        "127.0.0.1:0",
+        "--cert",
+        cfg["cert_file"],
+        "--key",
+        pki.path(pki.client_id, "key"),
+    )
+    assert out.returncode == 2, out.stderr
+    assert "error: --cert/--key/--ca: " in out.stderr
+
+
 # --- pieces, in process --------------------------------------------------
 
 

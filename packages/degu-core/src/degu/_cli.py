@@ -19,6 +19,7 @@ import importlib
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -277,6 +278,7 @@ def _configure_logging(quiet: bool, stream: TextIO) -> None:
 
 
 def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
+    from degu._sslctx import build_server_sslctx
     from degu.applib import FilesApp
     from degu.server import Server, SSLServer
 
@@ -295,11 +297,19 @@ def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
         app = AccessLog(app)
     options = _server_options(args)
     sslconfig = _sslconfig(args)
+    sslctx = None
+    if sslconfig is not None:
+        # Built here, not inside SSLServer, so an unreadable or mismatched
+        # certificate is reported as such rather than as a listen failure.
+        try:
+            sslctx = build_server_sslctx(sslconfig)
+        except (OSError, ValueError, ssl.SSLError) as e:
+            raise UsageError(f"--cert/--key/--ca: {e}") from None
     try:
-        if sslconfig is None:
+        if sslctx is None:
             server = Server(address, app, **options)
         else:
-            server = SSLServer(sslconfig, address, app, **options)
+            server = SSLServer(sslctx, address, app, **options)
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from None
     return server, what
@@ -312,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.quiet, sys.stderr)
     try:
         server, what = _make_server(args)
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers are in place (e.g. while a
+        # slow --app module imports): exit quietly, as the shell expects.
+        return 130
     except UsageError as e:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {e}", file=sys.stderr, flush=True)
