@@ -17,7 +17,9 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-PYTHONS = ["3.11"]  # only interpreters the machines have (CI=true fails on a missing one)
+PYTHONS = [
+    "3.11"
+]  # only interpreters the machines have (CI=true fails on a missing one)
 
 # distribution -> the local distributions it depends on
 PACKAGES: dict[str, list[str]] = {
@@ -26,6 +28,8 @@ PACKAGES: dict[str, list[str]] = {
     "degu-controller": [],
 }
 TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
+# Optional peers a distribution's tests exercise when present (skipped otherwise).
+TEST_EXTRAS: dict[str, list[str]] = {"degu-controller": ["uvloop"]}
 DOCS_TOOLS = ["sphinx", "furo", "myst-parser"]
 COVERAGE_FAIL_UNDER = 85
 # Debian ships the Python inventory, so intersphinx works offline.
@@ -55,15 +59,24 @@ def _apt_install(session: nox.Session, *debs: str) -> bool:
     try:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
-            check=True, env={**os.environ, **env}, capture_output=True, timeout=300,
+            check=True,
+            env={**os.environ, **env},
+            capture_output=True,
+            timeout=300,
         )
     except (subprocess.SubprocessError, OSError):
-        subprocess.run(["apt-get", "update", "-qq"], env={**os.environ, **env},
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            ["apt-get", "update", "-qq"],
+            env={**os.environ, **env},
+            capture_output=True,
+            timeout=300,
+        )
         try:
             subprocess.run(
                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
-                check=True, env={**os.environ, **env}, capture_output=True,
+                check=True,
+                env={**os.environ, **env},
+                capture_output=True,
                 timeout=600,
             )
         except (subprocess.SubprocessError, OSError) as exc:
@@ -76,12 +89,19 @@ def _apt_install(session: nox.Session, *debs: str) -> bool:
 @nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
     """Test one distribution in its own venv, installed from its source."""
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *TEST_EXTRAS.get(package, []))
     _install_local(session, package)
     coverage_file = ROOT / f".coverage.{package}.{session.python}"
     session.run(
-        "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml"),
-        "-m", "pytest", "-p", "no:cacheprovider", f"packages/{package}/tests",
+        "coverage",
+        "run",
+        "--rcfile",
+        str(ROOT / "pyproject.toml"),
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"packages/{package}/tests",
         *session.posargs,
         env={"COVERAGE_FILE": str(coverage_file)},
     )
@@ -94,9 +114,13 @@ def coverage(session: nox.Session) -> None:
     files = glob.glob(str(ROOT / ".coverage.*"))
     if not files:
         session.error("no coverage data: run the tests sessions first")
-    session.run("coverage", "combine", "--keep", *files, env={"COVERAGE_FILE": ".coverage"})
     session.run(
-        "coverage", "report", f"--fail-under={COVERAGE_FAIL_UNDER}",
+        "coverage", "combine", "--keep", *files, env={"COVERAGE_FILE": ".coverage"}
+    )
+    session.run(
+        "coverage",
+        "report",
+        f"--fail-under={COVERAGE_FAIL_UNDER}",
         env={"COVERAGE_FILE": ".coverage"},
     )
 
@@ -119,12 +143,18 @@ def build(session: nox.Session) -> None:
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     for package in PACKAGES:
-        session.run("python", "-m", "build", "--outdir", str(dist), f"packages/{package}")
+        session.run(
+            "python", "-m", "build", "--outdir", str(dist), f"packages/{package}"
+        )
     session.run("twine", "check", "--strict", *glob.glob(str(dist / "*")))
     # Wheels installed alone, together, editable and mixed in throw-away venvs.
     session.run(
-        "pytest", "-p", "no:cacheprovider", "tests/test_namespace.py",
-        *session.posargs, env={"DEGU_DIST_DIR": str(dist)},
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_namespace.py",
+        *session.posargs,
+        env={"DEGU_DIST_DIR": str(dist)},
     )
 
 
@@ -140,7 +170,11 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", *common, "-b", "doctest", "docs", str(out / "doctest"))
     # Every public name documented; the built pages render in a real browser.
     session.run(
-        "pytest", "-p", "no:cacheprovider", "docs", env={"DEGU_DOCS_HTML": str(out / "html")}
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "docs",
+        env={"DEGU_DOCS_HTML": str(out / "html")},
     )
 
 
@@ -155,10 +189,12 @@ def _apt_install_docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def examples(session: nox.Session) -> None:
-    """Run every example program (loopback only, each exits by itself), then their tests."""
+    """Run every example (loopback only, each exits by itself), then their tests."""
     session.install("pytest", "pytest-timeout")
     _install_local(session, *PACKAGES)
-    scripts = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_"))
+    scripts = sorted(
+        p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_")
+    )
     for script in scripts:
         # Each example exits by itself; the bound turns a hang into a failure.
         session.run("timeout", "120", "python", str(script), external=True)

@@ -52,7 +52,9 @@ intersphinx_mapping = (
 )
 if not _locations:
     # Without an inventory, references to stdlib names cannot resolve.
-    nitpick_ignore_regex = [("py:.*", r"(ssl|socket|multiprocessing|asyncio|os|io)\..*")]
+    nitpick_ignore_regex = [
+        ("py:.*", r"(ssl|socket|multiprocessing|asyncio|os|io)\..*")
+    ]
 
 # Doctests run against the installed distributions, never the checkout.
 doctest_global_setup = """

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-BUILD = Path(os.environ.get("DEGU_DOCS_HTML", Path(__file__).parent / "_build" / "html"))
+BUILD = Path(
+    os.environ.get("DEGU_DOCS_HTML", Path(__file__).parent / "_build" / "html")
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The flags that keep Chromium quiet on a machine without internet access.
 CHROMIUM_ARGS = [
@@ -29,7 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed"
+)
 if not os.path.exists(CHROMIUM):
     pytest.skip("Debian's chromium package is not installed", allow_module_level=True)
 
@@ -55,7 +59,9 @@ def site() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -74,7 +80,9 @@ def _load(browser: object, url: str) -> tuple[object, list[str]]:
 
 
 def _tutorials() -> list[str]:
-    return sorted(p.relative_to(BUILD).as_posix() for p in (BUILD / "tutorial").glob("*.html"))
+    return sorted(
+        p.relative_to(BUILD).as_posix() for p in (BUILD / "tutorial").glob("*.html")
+    )
 
 
 def test_index_loads_without_console_errors(site: str, browser: object) -> None:
@@ -84,7 +92,9 @@ def test_index_loads_without_console_errors(site: str, browser: object) -> None:
 
 
 @pytest.mark.parametrize("path", _tutorials())
-def test_tutorial_loads_without_console_errors(site: str, browser: object, path: str) -> None:
+def test_tutorial_loads_without_console_errors(
+    site: str, browser: object, path: str
+) -> None:
     page, problems = _load(browser, site + path)
     assert page.locator("h1").count() == 1  # type: ignore[attr-defined]
     assert problems == []

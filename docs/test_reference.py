@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-BUILD = Path(os.environ.get("DEGU_DOCS_HTML", Path(__file__).parent / "_build" / "html"))
+BUILD = Path(
+    os.environ.get("DEGU_DOCS_HTML", Path(__file__).parent / "_build" / "html")
+)
 
 MODULES = (
     "degu",
@@ -68,7 +70,9 @@ def _public_names(modname: str) -> list[str]:
     names = getattr(module, "__all__", None)
     if names is None:
         names = [
-            n for n in vars(module) if not n.startswith("_") and _is_public_value(module, n)
+            n
+            for n in vars(module)
+            if not n.startswith("_") and _is_public_value(module, n)
         ]
     return sorted({*names, *EXTRA_PUBLIC.get(modname, ())})
 

@@ -59,9 +59,18 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     for dist in DISTS:
         subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--outdir", str(out),
-             str(PACKAGES / dist)],
-            check=True, capture_output=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--outdir",
+                str(out),
+                str(PACKAGES / dist),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     return out
 
@@ -77,15 +86,29 @@ def make_venv(tmp_path: Path) -> Iterator[object]:
 
 
 def _pip(python: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "--python", str(python), "--quiet",
-           "--disable-pip-version-check", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "--quiet",
+        "--disable-pip-version-check",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
 
 
 def _install_wheels(python: Path, dist_dir: Path, *dists: str) -> None:
-    _pip(python, "install", "--no-index", "--find-links", str(dist_dir),
-         *(str(_wheel(dist_dir, d)) for d in dists))
+    _pip(
+        python,
+        "install",
+        "--no-index",
+        "--find-links",
+        str(dist_dir),
+        *(str(_wheel(dist_dir, d)) for d in dists),
+    )
 
 
 def _install_editable(python: Path, *dists: str) -> None:
@@ -98,7 +121,10 @@ def _install_editable(python: Path, *dists: str) -> None:
 def _probe(python: Path) -> dict[str, object]:
     # Run from an empty directory so the checkout can never shadow anything.
     proc = subprocess.run(
-        [str(python), "-c", PROBE], capture_output=True, text=True, timeout=60,
+        [str(python), "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=python.parent,
     )
     assert proc.returncode == 0, proc.stderr
@@ -118,8 +144,11 @@ def _assert_complete(report: dict[str, object]) -> None:
 def test_wheels_own_their_paths(dist_dir: Path) -> None:
     """Only degu-embed ships degu/__init__.py; only degu-core ships py.typed."""
     names = {
-        dist: {n for n in zipfile.ZipFile(_wheel(dist_dir, dist)).namelist()
-               if n.startswith("degu/")}
+        dist: {
+            n
+            for n in zipfile.ZipFile(_wheel(dist_dir, dist)).namelist()
+            if n.startswith("degu/")
+        }
         for dist in DISTS
     }
     assert "degu/__init__.py" not in names["degu-core"]
@@ -146,7 +175,9 @@ def test_all_three_editable(make_venv) -> None:
 
 
 @pytest.mark.parametrize("editable", DISTS)
-def test_one_editable_the_others_regular(dist_dir: Path, make_venv, editable: str) -> None:
+def test_one_editable_the_others_regular(
+    dist_dir: Path, make_venv, editable: str
+) -> None:
     python = make_venv()
     _install_wheels(python, dist_dir, *(d for d in DISTS if d != editable))
     _install_editable(python, editable)
@@ -181,7 +212,9 @@ def test_embed_pulls_in_core(dist_dir: Path, make_venv) -> None:
     assert report["found"]["degu.server"] is True  # type: ignore[index]
 
 
-def test_uninstalling_embed_leaves_a_working_namespace(dist_dir: Path, make_venv) -> None:
+def test_uninstalling_embed_leaves_a_working_namespace(
+    dist_dir: Path, make_venv
+) -> None:
     python = make_venv()
     _install_wheels(python, dist_dir, *DISTS)
     _pip(python, "uninstall", "--yes", "degu-embed")
