@@ -9,6 +9,8 @@ its first byte is sent, so a bad one can still be answered with a 500.
 
 from __future__ import annotations
 
+import socket
+from time import monotonic
 from typing import Any
 
 from degu._bodies import Body, ChunkedBody, api, set_output_framing
@@ -31,6 +33,10 @@ JOIN_BODY_MAX = 65536
 KEEP_OPEN_ERRORS = frozenset([404, 409, 412])
 #: Statuses that never carry a body (RFC 9110 §15.3.5, §15.4.5).
 NO_BODY_STATUSES = frozenset([204, 304])
+
+#: Lingering close after an error response: at most this long / this much.
+LINGER_TIME = 1.0
+LINGER_BYTES = 1048576
 
 _ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
 
@@ -58,9 +64,26 @@ class _SendallWriter:
 
 
 def send_error(sock: Any, status: int) -> None:
-    """Best-effort refusal: the connection is closed right after anyway."""
+    """Best-effort refusal, then a lingering close.
+
+    Closing a socket with unread input makes the kernel send RST, which can
+    destroy the error response before the peer reads it.  So for plain
+    sockets: half-close, then discard what the peer still sends for a short,
+    bounded while (RFC 9112 §9.6).
+    """
     try:
         sock.sendall(_ERRORS[status])
+        if type(sock) is not socket.socket:
+            return
+        sock.shutdown(socket.SHUT_WR)
+        deadline = monotonic() + LINGER_TIME
+        drained = 0
+        while drained < LINGER_BYTES and (left := deadline - monotonic()) > 0:
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
     except OSError:
         pass
 
