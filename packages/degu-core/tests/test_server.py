@@ -22,8 +22,10 @@ def hello_app(session: Session, request: Request, api: Any) -> Any:
 
 def raw_exchange(address: Any, data: bytes, timeout: float = 5) -> bytes:
     """Send *data* on a raw socket and read until the server closes."""
-    family = socket.AF_UNIX if isinstance(address, str | bytes) else (
-        socket.AF_INET6 if len(address) == 4 else socket.AF_INET
+    family = (
+        socket.AF_UNIX
+        if isinstance(address, str | bytes)
+        else (socket.AF_INET6 if len(address) == 4 else socket.AF_INET)
     )
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -139,9 +141,9 @@ def test_Server_error_responses_on_the_wire(
     assert reply == status_line + b"\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
     assert calls == []
     # The server keeps serving.
-    assert raw_exchange(live.address, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n") == (
-        b"HTTP/1.1 200 OK\r\n\r\n"
-    )
+    assert raw_exchange(
+        live.address, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+    ) == (b"HTTP/1.1 200 OK\r\n\r\n")
 
 
 def test_Server_preamble_size_edge(live_server: Any) -> None:
@@ -192,7 +194,9 @@ def bad_response_apps() -> list[Any]:
 @pytest.mark.parametrize("app", bad_response_apps(), ids=lambda f: f.__name__)
 def test_Server_answers_500_for_app_failures(live_server: Any, app: Any) -> None:
     live = live_server(("127.0.0.1", 0), app)
-    reply = raw_exchange(live.address, b"PUT / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc")
+    reply = raw_exchange(
+        live.address, b"PUT / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc"
+    )
     assert reply == (
         b"HTTP/1.1 500 Internal Server Error\r\n"
         b"connection: close\r\ncontent-length: 0\r\n\r\n"
@@ -252,8 +256,14 @@ def test_Server_closes_session_after_error_status(live_server: Any) -> None:
         return (status, "Some Reason", {}, None)
 
     live = live_server(("127.0.0.1", 0), app)
-    reply = raw_exchange(live.address, b"GET /404 HTTP/1.1\r\n\r\n" * 2 + b"GET /400 HTTP/1.1\r\n\r\n" * 2)
-    assert reply == b"HTTP/1.1 404 Some Reason\r\n\r\n" * 2 + b"HTTP/1.1 400 Some Reason\r\n\r\n"
+    reply = raw_exchange(
+        live.address,
+        b"GET /404 HTTP/1.1\r\n\r\n" * 2 + b"GET /400 HTTP/1.1\r\n\r\n" * 2,
+    )
+    assert (
+        reply
+        == b"HTTP/1.1 404 Some Reason\r\n\r\n" * 2 + b"HTTP/1.1 400 Some Reason\r\n\r\n"
+    )
 
 
 def test_Server_timeout_cuts_off_a_trickling_client(live_server: Any) -> None:
@@ -275,7 +285,9 @@ def test_Server_timeout_cuts_off_a_trickling_client(live_server: Any) -> None:
         assert closed
 
 
-def test_Server_unix_credentials_and_on_connect(live_server: Any, tmp_path: Any) -> None:
+def test_Server_unix_credentials_and_on_connect(
+    live_server: Any, tmp_path: Any
+) -> None:
     seen: list[Any] = []
 
     class App:

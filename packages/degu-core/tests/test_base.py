@@ -1,0 +1,214 @@
+"""Tests of degu.base: bodies, ranges, Request and Session."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from degu._common import IO_SIZE, MAX_IO_SIZE, MAX_LENGTH
+from degu.base import (
+    Body,
+    BodyIter,
+    ChunkedBody,
+    ChunkedBodyIter,
+    ContentRange,
+    Range,
+    Request,
+    Session,
+)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, buf: Any) -> int:
+        self.data += buf
+        return len(buf)
+
+
+def test_Body_read_states() -> None:
+    body = Body(io.BytesIO(b"hello"), 5)
+    assert (body.state, body.chunked, repr(body)) == (0, False, "Body(<rfile>, 5)")
+    assert body.read(2) == b"he" and body.state == 1
+    assert body.read() == b"llo" and body.state == 2
+    with pytest.raises(ValueError) as info:
+        body.read()
+    assert str(info.value) == "Body.state == BODY_CONSUMED, already consumed"
+    body = Body(io.BytesIO(b"ab"), 2)
+    assert body.read(2) == b"ab" and body.state == 1
+    assert body.read(1) == b"" and body.state == 2
+
+
+def test_Body_errors() -> None:
+    with pytest.raises(
+        ValueError, match=f"^need 0 <= content_length <= {MAX_LENGTH}; got -1$"
+    ):
+        Body(io.BytesIO(), -1)
+    with pytest.raises(TypeError, match=r"^rfile.readinto\(\) is not callable$"):
+        Body(type("R", (), {"readinto": 1})(), 0)
+    with pytest.raises(AttributeError):
+        Body(object(), 0)
+    body = Body(io.BytesIO(b"abc"), 5)
+    with pytest.raises(ValueError) as info:
+        body.read()
+    assert str(info.value) == "expected to read 5 bytes, but received 3"
+    assert body.state == 3
+    with pytest.raises(ValueError, match="^Body.state == BODY_ERROR, cannot be used$"):
+        body.read()
+    big = Body(io.BytesIO(), MAX_IO_SIZE + 1)
+    with pytest.raises(ValueError) as info:
+        big.read()
+    assert (
+        str(info.value)
+        == f"would exceed max read size: {MAX_IO_SIZE + 1} > {MAX_IO_SIZE}"
+    )
+    assert big.state == 0
+    with pytest.raises(
+        ValueError, match=f"^need 0 <= size <= {MAX_IO_SIZE}; got {MAX_IO_SIZE + 1}$"
+    ):
+        big.read(MAX_IO_SIZE + 1)
+
+
+def test_Body_iter_and_write_to() -> None:
+    data = b"x" * (IO_SIZE + 10)
+    body = Body(io.BytesIO(data), len(data))
+    pieces = list(body)
+    assert [len(p) for p in pieces] == [IO_SIZE, 10] and body.state == 2
+    body = Body(io.BytesIO(data), len(data))
+    it = iter(body)
+    with pytest.raises(
+        ValueError, match="BODY_STARTED, cannot start another operation"
+    ):
+        iter(body)
+    list(it)
+    sink = Sink()
+    body = Body(io.BytesIO(data), len(data))
+    assert body.write_to(sink) == len(data) and bytes(sink.data) == data
+
+
+def test_ChunkedBody() -> None:
+    src = b"5\r\nhello\r\n5;foo=bar\r\nworld\r\n0\r\n\r\n"
+    body = ChunkedBody(io.BytesIO(src))
+    assert repr(body) == "ChunkedBody(<rfile>)" and body.chunked
+    assert list(body) == [(None, b"hello"), (("foo", "bar"), b"world"), (None, b"")]
+    assert body.state == 2
+    with pytest.raises(ValueError, match="already consumed"):
+        body.readchunk()
+    assert ChunkedBody(io.BytesIO(src)).read() == b"helloworld"
+    sink = Sink()
+    assert ChunkedBody(io.BytesIO(src)).write_to(sink) == len(src)
+    assert bytes(sink.data) == src
+    bad = ChunkedBody(io.BytesIO(b"5\r\nhelloXX0\r\n\r\n"))
+    with pytest.raises(ValueError, match="^bad chunk data termination: b'XX'$"):
+        bad.readchunk()
+    assert bad.state == 3
+
+
+def test_BodyIter() -> None:
+    sink = Sink()
+    assert BodyIter([b"ab", b"", b"c"], 3).write_to(sink) == 3
+    over = BodyIter([b"ab", b"cd"], 3)
+    sink = Sink()
+    with pytest.raises(ValueError, match="^exceeds content_length: 4 > 3$"):
+        over.write_to(sink)
+    assert bytes(sink.data) == b"ab" and over.state == 3
+    with pytest.raises(ValueError, match="^deceeds content_length: 2 < 3$"):
+        BodyIter([b"ab"], 3).write_to(Sink())
+    with pytest.raises(
+        TypeError, match="^BodyIter source item: need a <class 'bytes'>"
+    ):
+        BodyIter(["ab"], 2).write_to(Sink())
+    used = BodyIter([], 0)
+    used.write_to(Sink())
+    with pytest.raises(ValueError, match="^BodyIter.state == BODY_CONSUMED"):
+        used.write_to(Sink())
+
+
+def test_ChunkedBodyIter() -> None:
+    sink = Sink()
+    ChunkedBodyIter([(None, b"a"), (("k", "v"), b"")]).write_to(sink)
+    assert bytes(sink.data) == b"1\r\na\r\n0;k=v\r\n\r\n"
+    with pytest.raises(ValueError, match="^additional chunk after empty chunk data$"):
+        ChunkedBodyIter([(None, b""), (None, b"")]).write_to(Sink())
+    with pytest.raises(ValueError, match="^final chunk data was not empty$"):
+        ChunkedBodyIter([]).write_to(Sink())
+    with pytest.raises(ValueError, match="^final chunk data was not empty$"):
+        ChunkedBodyIter([(None, b"x")]).write_to(Sink())
+
+
+def test_Range_and_ContentRange() -> None:
+    r = Range(0, 500)
+    assert (str(r), repr(r)) == ("bytes=0-499", "Range(0, 500)")
+    assert r == Range(0, 500) and r == "bytes=0-499" and r != Range(0, 499)
+    with pytest.raises(
+        TypeError, match=r"^cannot compare Range\(\) with <class 'int'>$"
+    ):
+        r == 1  # noqa: B015
+    with pytest.raises(TypeError):
+        hash(r)
+    assert r.content_length(100) == 100
+    assert r.content_range(1000) == ContentRange(0, 500, 1000)
+    with pytest.raises(
+        ValueError, match=r"^Range\(0, 500\) out of bounds \(total=0\)$"
+    ):
+        r.content_length(0)
+    with pytest.raises(ValueError, match="^need start < stop; got 3 >= 3$"):
+        Range(3, 3)
+    with pytest.raises(
+        TypeError, match="^start: need a <class 'int'>; got a <class 'bool'>: True$"
+    ):
+        Range(True, 3)
+    Range(0, MAX_LENGTH)
+    with pytest.raises(
+        ValueError, match=f"^need 0 <= stop <= {MAX_LENGTH}; got {MAX_LENGTH + 1}$"
+    ):
+        Range(0, MAX_LENGTH + 1)
+    cr = ContentRange(0, 5, 10)
+    assert (str(cr), repr(cr)) == ("bytes 0-4/10", "ContentRange(0, 5, 10)")
+    with pytest.raises(
+        ValueError, match=r"^need start < stop <= total; got \(0, 11, 10\)$"
+    ):
+        ContentRange(0, 11, 10)
+
+
+def test_Request() -> None:
+    r = Request("GET", "/foo/bar?x", {}, None, [], ["foo", "bar"], "x")
+    assert repr(r) == (
+        "Request(method='GET', uri='/foo/bar?x', headers={}, body=None, "
+        "mount=[], path=['foo', 'bar'], query='x')"
+    )
+    assert r.build_proxy_uri() == "/foo/bar?x"
+    assert r.shift_path() == "foo" and r.mount == ["foo"] and r.path == ["bar"]
+    assert r.build_proxy_uri() == "/bar?x"
+    r.shift_path()
+    assert r.shift_path() is None and r.build_proxy_uri() == "/?x"
+    with pytest.raises(AttributeError):
+        r.method = "PUT"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="^bad method: 'get'$"):
+        Request("get", "/", {}, None, [], [], None)
+    with pytest.raises(
+        TypeError, match="^path: need a <class 'list'>; got a <class 'tuple'>$"
+    ):
+        Request("GET", "/", {}, None, [], (), None)  # type: ignore[arg-type]
+
+
+def test_Session() -> None:
+    s = Session(("127.0.0.1", 5))
+    assert (s.max_requests, s.requests, s.closed, s.message) == (500, 0, False, None)
+    assert s.store is s.store and str(s) == "('127.0.0.1', 5)"
+    assert repr(s) == "Session(('127.0.0.1', 5))"
+    s = Session(b"\x00x", (1, 2, 3), 0)
+    assert (
+        str(s) == "b'\\x00x' (1, 2, 3)" and repr(s) == "Session(b'\\x00x', (1, 2, 3))"
+    )
+    with pytest.raises(
+        ValueError, match="^credentials: need a 3-tuple; got a 2-tuple$"
+    ):
+        Session("x", (1, 2))
+    with pytest.raises(
+        ValueError, match="^need 0 <= max_requests <= 75000; got 75001$"
+    ):
+        Session("x", None, 75001)

@@ -1,0 +1,197 @@
+"""Tests of degu.client: Client options, Connection checks, strict responses."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from degu import base, client, server
+from degu.base import Range
+from degu.client import Client, Connection
+
+
+def test_client_and_server_reexport_base_objects() -> None:
+    for name in ("Connection", "Response"):
+        assert getattr(client, name) is getattr(base, name)
+    for name in ("Session", "Request"):
+        assert getattr(server, name) is getattr(base, name)
+    assert base.bodies is base.api and base.APIType is base.API
+    assert base.ResponseType is base.Response
+
+
+def test_Client_default_host_and_base_headers() -> None:
+    assert Client(("192.168.1.171", 5984)).host == "192.168.1.171:5984"
+    assert Client(("en.wikipedia.org", 80)).host == "en.wikipedia.org"
+    assert Client(("::1", 443, 0, 0)).host == "[::1]:443"
+    assert Client("/tmp/x.sock").host is None
+    c = Client(("example.com", 80), authorization="Basic x")
+    assert c.base_headers == (("authorization", "Basic x"), ("host", "example.com"))
+    c.set_base_header("host", None)
+    c.set_base_header("authorization", None)
+    assert c.base_headers is None
+    c.set_base_header("x-a", "1")
+    assert c.base_headers == (("x-a", "1"),)
+    assert Client(("a", 1), host=None).base_headers is None
+    assert repr(Client(b"\x00abc")) == "Client(b'\\x00abc')"
+
+
+def test_Client_validation() -> None:
+    with pytest.raises(
+        ValueError, match=r"^address: must have 2 or 4 items; got \('a',\)$"
+    ):
+        Client(("a",))
+    with pytest.raises(ValueError, match="^address: bad socket filename: 'a/b'$"):
+        Client("a/b")
+    with pytest.raises(TypeError, match="^host: need a <class 'str'>"):
+        Client((b"a", 1))
+    with pytest.raises(TypeError, match="^port: need a <class 'int'>"):
+        Client(("a", "1"), host="x")
+    with pytest.raises(TypeError, match=r"^unsupported Client\(\) \*\*options: bad$"):
+        Client(("a", 1), bad=1)
+    with pytest.raises(TypeError, match="^on_connect: not callable: 1$"):
+        Client(("a", 1), on_connect=1)
+    with pytest.raises(ValueError):
+        Client(("a", 1), timeout=0)
+    assert Client(("a", 1), timeout=None).timeout is None
+    assert Client(("a", 1)).timeout == 65
+
+
+def test_Connection_order_of_checks(fake_socket: Any) -> None:
+    sock = fake_socket(b"")
+    conn = Connection(sock, None)
+    assert conn.api is base.api and conn.bodies is base.api
+    with pytest.raises(ValueError, match="^bad method: 'PATCH'$"):
+        conn.request("PATCH", "/", {}, None)
+    assert not conn.closed
+    with pytest.raises(ValueError) as info:
+        conn.request("GET", "/", {}, b"x")
+    assert (
+        str(info.value)
+        == "when method is 'GET', body must be None; got a <class 'bytes'>"
+    )
+    assert conn.closed and sock.closed
+    with pytest.raises(ValueError, match="^Connection is closed$"):
+        conn.request("GET", "/", {}, None)
+    with pytest.raises(TypeError, match="^base_headers: need a <class 'tuple'>"):
+        Connection(sock, [])
+
+
+def test_Connection_get_range_checks_do_not_close(fake_socket: Any) -> None:
+    conn = Connection(
+        fake_socket(b"HTTP/1.1 206 Partial Content\r\ncontent-length: 0\r\n\r\n"), None
+    )
+    with pytest.raises(ValueError, match="^need start < stop; got 5 >= 5$"):
+        conn.get_range("/", {}, 5, 5)
+    with pytest.raises(ValueError, match="^'range' mismatch: "):
+        conn.get_range("/", {"range": "bytes=0-0"}, 5, 6)
+    assert not conn.closed
+    headers: dict[str, Any] = {}
+    r = conn.get_range("/", headers, 0, 10)
+    assert headers == {"range": Range(0, 10)}
+    assert conn.sock.sent == b"GET / HTTP/1.1\r\nrange: bytes=0-9\r\n\r\n"
+    assert r.status == 206 and r.body.read() == b""
+
+
+def test_Connection_skips_unsolicited_1xx_and_refuses_stray_bytes(
+    fake_socket: Any,
+) -> None:
+    conn = Connection(
+        fake_socket(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), None
+    )
+    assert conn.get("/", {}).status == 200
+    conn = Connection(
+        fake_socket(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), None
+    )
+    with pytest.raises(
+        ValueError, match="unexpected bytes after a response without a body"
+    ):
+        conn.get("/", {})
+    assert conn.closed
+    conn = Connection(fake_socket(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"), None)
+    with pytest.raises(ValueError, match="^unexpected interim response: 101"):
+        conn.get("/", {})
+    conn = Connection(
+        fake_socket(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n"
+        ),
+        None,
+    )
+    r = conn.get("/", {})
+    assert r.body.read() == b"x"
+    with pytest.raises(
+        ValueError, match="unexpected bytes after the previous response"
+    ):
+        conn.get("/", {})
+
+
+def test_Connection_response_body_must_be_consumed(fake_socket: Any) -> None:
+    data = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nab"
+    conn = Connection(fake_socket(data), None)
+    r = conn.get("/", {})
+    with pytest.raises(ValueError) as info:
+        conn.get("/", {})
+    assert str(info.value) == f"response body not consumed: {r.body!r}"
+    assert conn.closed
+
+
+def test_Connection_closes_after_connection_close(fake_socket: Any) -> None:
+    data = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nab"
+    conn = Connection(fake_socket(data), None)
+    r = conn.get("/", {})
+    assert not conn.closed
+    assert r.body.read() == b"ab"
+    assert conn.closed
+
+
+def test_Connection_bad_response_closes(fake_socket: Any) -> None:
+    conn = Connection(fake_socket(b"HTTP/1.1 200 OK\r\nA: 1\r\na: 2\r\n\r\n"), None)
+    with pytest.raises(ValueError, match="^duplicate header: "):
+        conn.get("/", {})
+    assert conn.closed
+    conn = Connection(fake_socket(b""), None)
+    with pytest.raises(base.EmptyPreambleError, match="^response preamble is empty$"):
+        conn.get("/", {})
+
+
+def test_Client_on_connect_and_live_server(live_server: Any) -> None:
+    live = live_server(
+        ("127.0.0.1", 0), lambda s, r, a: (200, "OK", {}, r.uri.encode())
+    )
+    seen = []
+
+    def on_connect(conn: Connection) -> Any:
+        seen.append(conn)
+        return len(seen) == 1
+
+    c = Client(live.address, on_connect=on_connect)
+    with c.connect() as conn:
+        assert conn.base_headers == (("host", f"127.0.0.1:{live.address[1]}"),)
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert conn.get("/a?b", {}).body.read() == b"/a?b"
+    with pytest.raises(ValueError, match=r"^on_connect\(\) did not return True$"):
+        c.connect()
+    assert seen[1].closed
+
+
+def test_Client_connections_from_many_threads(live_server: Any) -> None:
+    live = live_server(("127.0.0.1", 0), lambda s, r, a: (200, "OK", {}, b"x"))
+    c = Client(live.address)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with c.connect() as conn:
+                for _ in range(20):
+                    assert conn.get("/", {}).body.read() == b"x"
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
