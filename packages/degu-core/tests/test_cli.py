@@ -166,6 +166,30 @@ def test_cli_serves_the_current_directory_and_stops_on_SIGINT(run: Any) -> None:
     assert {m[1] for m in access} == {"127.0.0.1"}
 
 
+def test_cli_without_arguments_serves_the_cwd_on_port_8000(www: Path) -> None:
+    probe = socket.socket()
+    # As the server does, so a TIME_WAIT left by an earlier run is no obstacle.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("127.0.0.1", 8000))
+    except OSError:
+        pytest.skip("port 8000 is in use on this machine")
+    finally:
+        probe.close()
+    server = Running([], www)
+    try:
+        assert server.url == "http://127.0.0.1:8000/"
+        with socket.create_connection(("127.0.0.1", 8000), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+        assert reply.endswith(b"\r\n\r\n<p>hello</p>")
+        assert server.stop()[0] == 0
+    finally:
+        server.kill()
+
+
 @needs_curl
 def test_cli_stops_on_SIGTERM_with_an_idle_keepalive_client(run: Any) -> None:
     server = run("--address", "127.0.0.1:0", "--quiet")
