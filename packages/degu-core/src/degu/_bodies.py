@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from degu._common import (
     BODY_CONSUMED,
@@ -30,6 +29,10 @@ from degu._parsing import parse_chunk_line
 from degu._ranges import ContentRange, Range
 from degu._reader import Reader
 from degu._rendering import check_chunk, render_chunk_line
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "API",

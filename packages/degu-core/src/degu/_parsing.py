@@ -9,10 +9,12 @@ C instead of a Python loop.
 
 from __future__ import annotations
 
-from typing import Any
-
 from degu._common import MAX_CL_LEN, MAX_IO_SIZE, MAX_LENGTH, SCRATCH_LEN
 from degu._ranges import ContentRange, Range
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CHUNKED",

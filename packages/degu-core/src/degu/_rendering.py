@@ -9,8 +9,6 @@ parser would refuse.
 
 from __future__ import annotations
 
-from typing import Any
-
 from degu._common import (
     BUF_LEN,
     MAX_HEADER_COUNT,
@@ -20,6 +18,10 @@ from degu._common import (
     type_error,
 )
 from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ERROR_REASONS",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 from time import monotonic
-from typing import Any
 
 from degu._bodies import Body, ChunkedBody, api, set_output_framing
 from degu._common import BODY_CONSUMED, TYPE_ERROR2, Response
@@ -24,6 +23,10 @@ from degu._parsing import (
 from degu._reader import Reader
 from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConnectionState", "serve_requests"]
 

@@ -15,12 +15,15 @@ import socket
 import threading
 from collections.abc import Callable
 from time import monotonic
-from typing import TYPE_CHECKING, Any
 
 from degu._common import TYPE_ERROR, check_int
 from degu._request import MAX_REQUESTS_LIMIT
 from degu._serving import ConnectionState, serve_requests
 from degu.base import Request, Session
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     import logging
