@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -464,3 +465,51 @@ def test_AccessLog_logs_failures_and_forwards_on_connect(
     with caplog.at_level("INFO", logger="degu.access"), pytest.raises(RuntimeError):
         logged(Session(("::1", 5, 0, 0)), request, api)
     assert caplog.records[-1].getMessage().endswith('"GET / HTTP/1.1" 500 -')
+
+
+def test_main_in_process_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli.main(["--app", "nosuchmodule_xyz:app", "--address", "127.0.0.1:0"]) == 2
+    assert "--app: no module named 'nosuchmodule_xyz'" in capsys.readouterr().err
+    assert _cli.main(["--address", "nowhere"]) == 2
+    assert _cli.main(["-d", str(tmp_path / "missing"), "--address", "127.0.0.1:0"]) == 2
+    assert "--directory: cannot open" in capsys.readouterr().err
+    # Nothing is left attached to the loggers afterwards.
+    assert not logging.getLogger("degu.access").handlers
+    assert not logging.getLogger("degu.server").handlers
+
+
+def test_main_in_process_serves_until_SIGINT(
+    www: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main() in the main thread: its SIGINT handler shuts the server down."""
+    from degu.client import Client
+
+    path = str(tmp_path / "inproc.sock")
+    got: list[bytes] = []
+
+    def client_then_interrupt() -> None:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            # A response proves serve_forever() runs, so the handler is set.
+            with Client(path).connect() as conn:
+                got.append(conn.get("/data.bin", {}).body.read())
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.getsignal(signal.SIGINT)
+    helper = threading.Thread(target=client_then_interrupt)
+    helper.start()
+    try:
+        assert _cli.main(["--address", path, "-d", str(www)]) == 0
+    finally:
+        helper.join(20)
+    assert got == [DATA]
+    assert signal.getsignal(signal.SIGINT) is previous
+    out, err = capsys.readouterr()
+    assert out.startswith(f"Serving {www} at http://localhost/")
+    assert '"GET /data.bin HTTP/1.1" 200 4096' in err
+    assert err.endswith("Stopped.\n")

@@ -15,6 +15,7 @@ port is taken), 2 for usage errors (bad option, bad ``--app``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -24,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, TextIO
 
@@ -263,18 +264,33 @@ def url_for(address: Any, tls: bool) -> str:
     return f"{scheme}://localhost/ (curl --unix-socket {address} {scheme}://localhost/)"
 
 
-def _configure_logging(quiet: bool, stream: TextIO) -> None:
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.WARNING if quiet else logging.INFO)
-    access_log.propagate = False
-    # Connection-level server messages are noise here; keep its warnings.
+@contextlib.contextmanager
+def _logging_to(stream: TextIO, quiet: bool) -> Iterator[None]:
+    """Send access lines and server warnings to ``stream`` while serving.
+
+    Everything is put back afterwards, so calling ``main()`` in a process
+    that has its own logging set up (a test) leaves no handler behind.
+    """
     server_log = logging.getLogger("degu.server")
+    saved = [(log, log.level, log.propagate) for log in (access_log, server_log)]
+    access_handler = logging.StreamHandler(stream)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    # Connection-level server messages are noise here; keep its warnings.
     server_handler = logging.StreamHandler(stream)
     server_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    access_log.addHandler(access_handler)
+    access_log.setLevel(logging.WARNING if quiet else logging.INFO)
+    access_log.propagate = False
     server_log.addHandler(server_handler)
     server_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        access_log.removeHandler(access_handler)
+        server_log.removeHandler(server_handler)
+        for log, level, propagate in saved:
+            log.setLevel(level)
+            log.propagate = propagate
 
 
 def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
@@ -319,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.quiet, sys.stderr)
+    with _logging_to(sys.stderr, args.quiet):
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         server, what = _make_server(args)
     except KeyboardInterrupt:
