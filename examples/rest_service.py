@@ -173,6 +173,11 @@ class ItemsClient:
 # --- end of step 4 ------------------------------------------------------------
 
 
+#: The application over one module-wide store, for the command line:
+#: ``python3 -m degu.server --app rest_service:app``.
+app = build_app(Store())
+
+
 # --- step 5: run it -----------------------------------------------------------
 def main() -> None:
     """Serve a fresh store on 127.0.0.1, use it through ItemsClient, stop."""

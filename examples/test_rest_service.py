@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +158,35 @@ def test_404_keeps_an_http_client_connection_usable(address: Any) -> None:
             assert (response.status, response.read()) == (404, b"")
     finally:
         conn.close()
+
+
+def test_app_under_the_cli() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "degu.server",
+            "--app",
+            "rest_service:app",
+            "--address",
+            "127.0.0.1:0",
+        ],
+        cwd=HERE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ", 1)[1].strip()
+        put = urllib.request.Request(url + "items/banana", b'{"n": 1}', method="PUT")
+        with urllib.request.urlopen(put, timeout=10) as r:
+            assert r.status == 201
+        with urllib.request.urlopen(url + "items", timeout=10) as r:
+            assert r.read() == b'["banana"]'
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
