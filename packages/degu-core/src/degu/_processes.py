@@ -247,12 +247,13 @@ def _context() -> DefaultContext:
     return cast(DefaultContext, multiprocessing.get_context(_START_METHOD))
 
 
-class _CheckPickler(pickle.Pickler):
+class _CheckPickler(ForkingPickler):
     """A dry run of what Process.start() will pickle, without its side effects.
 
-    multiprocessing hands sockets and connections over itself, by duplicating
-    their file descriptors (so a pre-bound socket works as an address); its
-    own pickler would start a resource-sharer thread just to be checked.
+    Everything goes through multiprocessing's own reducers except sockets and
+    connections: multiprocessing hands those over by duplicating their file
+    descriptors (so a pre-bound socket works as an address), and reducing
+    one here would start a resource-sharer thread just to be checked.
     """
 
     def persistent_id(self, obj: object) -> str | None:
@@ -375,7 +376,7 @@ def _watch_lifeline(lifeline: Connection) -> None:
     threading.Thread(target=watch, name="degu-lifeline", daemon=True).start()
 
 
-def _build_server(recipe: ServerRecipe, app: object) -> Any:
+def _build_server(recipe: ServerRecipe, app: Any) -> Any:
     if recipe.sslconfig is None:
         from degu.server import Server
 
