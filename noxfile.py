@@ -133,7 +133,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     for package in PACKAGES:
         # One src tree at a time: each is a namespace portion (not `-p degu`).
-        session.run("mypy", f"packages/{package}/src")
+        src = f"packages/{package}/src"
+        session.run("mypy", src, env={"MYPYPATH": src})
 
 
 @nox.session(python=PYTHONS)
