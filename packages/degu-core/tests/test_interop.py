@@ -110,12 +110,11 @@ def test_http_client_sees_error_responses_and_close(live_server: Any) -> None:
     live = live_server(("127.0.0.1", 0), echo_app, timeout=5)
     conn = http.client.HTTPConnection(*live.address, timeout=5)
     try:
-        conn.request("GET", "/a b")  # http.client sends the space as is
+        # http.client allows '_' in names; Degu refuses it (SPEC §1.2).
+        conn.request("GET", "/", headers={"X_Under": "1"})
         r = conn.getresponse()
         assert (r.status, r.reason, r.read()) == (400, "Bad Request", b"")
         assert r.will_close and r.getheader("connection") == "close"
-    except http.client.InvalidURL:
-        pass  # newer http.client refuses to send it at all: also fine
     finally:
         conn.close()
 
