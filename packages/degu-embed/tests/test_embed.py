@@ -189,6 +189,22 @@ def test_start_server_takes_a_listening_socket(start_method: str) -> None:
         sock.close()
 
 
+@pytest.mark.parametrize("kind", ["path", "abstract"])
+def test_EmbeddedServer_serves_on_unix_sockets(
+    start_method: str, kind: str, tmp_path: Path
+) -> None:
+    from degu.client import Client
+
+    address: str | bytes = str(tmp_path / "degu.sock") if kind == "path" else b""
+    with degu.EmbeddedServer(address, embed_apps.build_hello, b"unix") as server:
+        if kind == "path":
+            assert server.address == address
+        else:
+            assert type(server.address) is bytes and server.address.startswith(b"\0")
+        with Client(server.address).connect() as conn:
+            assert conn.get("/", {}).body.read() == b"unix"
+
+
 # ------------------------------------------ failures reach the parent, reaped
 
 FAILURES = [
