@@ -193,6 +193,8 @@ def examples(session: nox.Session) -> None:
     """Run every example (loopback only, each exits by itself), then their tests."""
     session.install("pytest", "pytest-timeout")
     _install_local(session, *PACKAGES)
+    if not shutil.which("nginx"):  # for the behind-nginx how-to's test
+        _apt_install(session, "nginx")
     scripts = sorted(
         p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_")
     )
