@@ -50,39 +50,28 @@ def _install_local(session: nox.Session, *packages: str) -> None:
     session.install(*(str(ROOT / "packages" / name) for name in wanted))
 
 
+def _apt(*args: str) -> bool:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(
+            ["apt-get", *args], check=True, env=env, capture_output=True, timeout=600
+        )
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return True
+
+
 def _apt_install(session: nox.Session, *debs: str) -> bool:
     """Install Debian packages when we are root on a Debian machine; say why not."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         session.log(f"not root or no apt-get: cannot install {', '.join(debs)}")
         return False
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
-            check=True,
-            env={**os.environ, **env},
-            capture_output=True,
-            timeout=300,
-        )
-    except (subprocess.SubprocessError, OSError):
-        subprocess.run(
-            ["apt-get", "update", "-qq"],
-            env={**os.environ, **env},
-            capture_output=True,
-            timeout=300,
-        )
-        try:
-            subprocess.run(
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *debs],
-                check=True,
-                env={**os.environ, **env},
-                capture_output=True,
-                timeout=600,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            session.log(f"could not install {', '.join(debs)}: {exc}")
-            return False
-    return True
+    install = ("install", "-y", "-qq", "--no-install-recommends", *debs)
+    # A fresh machine may have no package lists yet: update once, then retry.
+    if _apt(*install) or (_apt("update", "-qq") and _apt(*install)):
+        return True
+    session.log(f"could not install {', '.join(debs)}; the tests that need them skip")
+    return False
 
 
 @nox.session(python=PYTHONS)
