@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,13 +104,32 @@ def test_address_constants() -> None:
     assert degu.START_TIMEOUT == 60.0
 
 
-def test_degu_keeps_the_namespace_open() -> None:
-    """The first statement extends __path__, so core modules stay importable."""
-    source = Path(degu.__file__).read_text()
-    body = [
-        line
-        for line in source.split('"""', 2)[2].splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    assert body[0] == '__path__ = __import__("pkgutil").extend_path(__path__, __name__)'
-    assert len(degu.__path__) >= 2  # this portion and degu-core's
+def test_degu_keeps_the_namespace_open(tmp_path: Path) -> None:
+    """A portion on a later sys.path entry is importable through degu.__path__."""
+    for name in ("first", "second"):
+        portion = tmp_path / name / "degu"
+        portion.mkdir(parents=True)
+        (portion / f"{name}_portion.py").write_text(f"NAME = {name!r}\n")
+    code = (
+        "import degu, degu.first_portion, degu.second_portion, degu.server\n"
+        "print(degu.first_portion.NAME, degu.second_portion.NAME)\n"
+        "print(len(degu.__path__) == len(set(degu.__path__)))"
+    )
+    # The first entry is listed twice: it must still appear once in __path__.
+    paths = [tmp_path / "first", tmp_path / "first", tmp_path / "second"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["first", "second", "True"]
+
+
+def test_degu_imports_nothing_to_extend_its_path() -> None:
+    """No pkgutil (typing, re, importlib.util): os and sys are loaded already."""
+    added = modules_after("import degu") - modules_after("pass")
+    assert {"pkgutil", "typing", "re", "importlib.util"} & added == set()
