@@ -445,3 +445,46 @@ def test_mutated_requests_only_raise_ValueError(data: Any) -> None:
         request_body_framing(method, headers)
     except ValueError as e:
         assert request_error_status(e) in (400, 413, 501, 505)
+
+
+def test_parse_request_repeat_returns_fresh_mutable_parts() -> None:
+    preamble = b"PUT /a/b?x=1 HTTP/1.1\r\nHost: h\r\ncontent-length: 3"
+    first = parse_request(preamble)
+    first[2].append("mutated")
+    first[4]["host"] = "changed"
+    second = parse_request(preamble)
+    assert second == (
+        "PUT",
+        "/a/b?x=1",
+        ["a", "b"],
+        "x=1",
+        {"host": "h", "content-length": 3},
+    )
+    assert second[2] is not first[2] and second[4] is not first[4]
+
+
+def test_parse_request_repeat_still_refuses_bad_preambles() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="^duplicate header: "):
+            parse_request(b"GET / HTTP/1.1\r\na: b\r\nA: b")
+
+
+def test_parse_response_repeat_returns_fresh_headers() -> None:
+    preamble = b"HTTP/1.1 206 Partial\r\ncontent-range: bytes 0-1/9"
+    first = parse_response(preamble)
+    first[2]["x"] = "y"
+    assert parse_response(preamble) == (
+        206,
+        "Partial",
+        {"content-range": ContentRange(0, 2, 9)},
+    )
+
+
+def test_parse_request_preamble_cache_is_bounded() -> None:
+    from degu import _parsing
+
+    for i in range(_parsing.PREAMBLE_CACHE_SIZE + 5):
+        parse_request(f"GET /{i} HTTP/1.1".encode())
+    parse_request(b"GET /" + b"a" * _parsing.PREAMBLE_CACHE_MAX_LEN + b" HTTP/1.1")
+    assert len(_parsing._requests) <= _parsing.PREAMBLE_CACHE_SIZE
+    assert all(len(k) <= _parsing.PREAMBLE_CACHE_MAX_LEN for k in _parsing._requests)

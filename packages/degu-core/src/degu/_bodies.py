@@ -150,6 +150,16 @@ class Body(_InputBody):
         self._content_length = check_length("content_length", content_length)
         self._remaining = content_length
 
+    @classmethod
+    def _new(cls, reader: Reader, content_length: int) -> Body:
+        # The connections' path: the parser already validated the length.
+        self = cls.__new__(cls)
+        self._readinto = reader.readinto
+        self._rfile = self._reader = reader
+        self._state = BODY_READY
+        self._content_length = self._remaining = content_length
+        return self
+
     @property
     def content_length(self) -> int:
         """Total body size in bytes."""

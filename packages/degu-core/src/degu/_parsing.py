@@ -66,6 +66,21 @@ CHUNKED = -1
 _METHODS = {b"GET": "GET", b"HEAD": "HEAD", b"PUT": "PUT", b"POST": "POST",
             b"DELETE": "DELETE"}  # fmt: skip
 _PROTOCOL = b" HTTP/1.1"
+# Keep-alive peers send the same preambles over and over (same URI, same
+# headers), and parsing is a pure function of the bytes: remember the last
+# results, as immutable parts, so a repeat costs one dict lookup plus copies
+# of the mutable parts (path list, headers dict).  Errors are never cached.
+#: Preambles at most this long are remembered.
+PREAMBLE_CACHE_MAX_LEN = 512
+#: At most this many request (and as many response) preambles; then start over.
+PREAMBLE_CACHE_SIZE = 128
+_requests: dict[bytes, tuple[Any, ...]] = {}
+_responses: dict[bytes, tuple[Any, ...]] = {}
+#: Remember this many valid raw header names (names repeat across messages).
+KNOWN_NAMES_MAX = 256
+_known_names: dict[bytes, str] = {}
+# Header block characters: values, CR and LF (names are a subset of values).
+_BLOCK_CHARS = VALUE_CHARS + b"\r\n"
 _SPECIAL = frozenset(["content-length", "transfer-encoding", "range", "content-range"])
 
 
@@ -130,7 +145,10 @@ def _header_line(line: bytes) -> tuple[str, bytes]:
     value = line[i + 2 :]
     if value.translate(None, VALUE_CHARS):
         raise ValueError(f"bad bytes in header value: {value!r}")
-    return name.decode().lower(), value
+    key = name.decode().lower()
+    if len(_known_names) < KNOWN_NAMES_MAX:
+        _known_names[bytes(name)] = key
+    return key, value
 
 
 def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
@@ -142,8 +160,24 @@ def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not src:
         return headers
-    for line in src.split(b"\r\n"):
-        key, value = _header_line(line)
+    lines = src.split(b"\r\n")
+    # Hot path (one C pass instead of one per line): when the whole block is
+    # value characters plus exactly the CRLFs we split on, every value is
+    # clean and only names still need a look.
+    crlfs = len(lines) - 1
+    clean = (
+        not src.translate(None, _BLOCK_CHARS)
+        and src.count(b"\r") == crlfs
+        and src.count(b"\n") == crlfs
+    )
+    names = _known_names
+    for line in lines:
+        i = line.find(b": ")
+        key = names.get(line[:i]) if i > 0 else None
+        if key is None or i + 2 == len(line) or not clean:
+            key, value = _header_line(line)
+        else:
+            value = line[i + 2 :]
         if key in headers:
             # Refused by name, whatever the values (SPEC §14 item 13).
             raise ValueError(f"duplicate header: {line!r}")
@@ -191,20 +225,22 @@ def parse_request_line(line: bytes) -> tuple[str, str, list[str], str | None]:
     src = line[i + 1 : -9]
     if src.translate(None, URI_CHARS):
         raise ValueError(f"bad bytes in uri: {src!r}")
-    path_src, sep, query_src = src.partition(b"?")
+    uri = src.decode()
+    q = src.find(b"?")
+    path_src = src if q < 0 else src[:q]
     if b"//" in path_src:
         raise ValueError(f"'//' in path: {path_src!r}")
     if path_src.translate(None, _PATH_SLASH):
         raise ValueError(f"bad bytes in path: {path_src!r}")
-    path = path_src[1:].decode().split("/") if len(path_src) > 1 else []
+    path = uri[1 : q if q >= 0 else None].split("/") if len(path_src) > 1 else []
     if ".." in path:
         raise ValueError(f"'..' in path: {path_src!r}")
     query: str | None = None
-    if sep:
+    if q >= 0:
+        query_src = src[q + 1 :]
         if query_src.translate(None, QUERY_CHARS):
             raise ValueError(f"bad bytes in query: {query_src!r}")
-        query = query_src.decode()
-    uri = src.decode()
+        query = uri[q + 1 :]
     return method, uri, path, query
 
 
@@ -221,27 +257,37 @@ def parse_response_line(line: bytes) -> tuple[int, str]:
     return int(digits), reason.decode()
 
 
-def _split_preamble(preamble: bytes) -> tuple[bytes, bytes]:
-    i = preamble.find(b"\r\n")
-    if i < 0:
-        return preamble, b""
-    return preamble[:i], preamble[i + 2 :]
-
-
 def parse_request(
     preamble: bytes,
 ) -> tuple[str, str, list[str], str | None, dict[str, Any]]:
     """Parse a request preamble (without CRLFCRLF): request line + headers."""
-    line, rest = _split_preamble(preamble)
+    hit = _requests.get(preamble)
+    if hit is not None:
+        method, uri, path, query, headers = hit
+        return method, uri, list(path), query, headers.copy()
+    line, _, rest = preamble.partition(b"\r\n")
     method, uri, path, query = parse_request_line(line)
-    return method, uri, path, query, parse_headers(rest)
+    headers = parse_headers(rest) if rest else {}
+    if len(preamble) <= PREAMBLE_CACHE_MAX_LEN:
+        if len(_requests) >= PREAMBLE_CACHE_SIZE:
+            _requests.clear()
+        _requests[preamble] = (method, uri, tuple(path), query, headers.copy())
+    return method, uri, path, query, headers
 
 
 def parse_response(preamble: bytes) -> tuple[int, str, dict[str, Any]]:
     """Parse a response preamble (without CRLFCRLF): status line + headers."""
-    line, rest = _split_preamble(preamble)
+    hit = _responses.get(preamble)
+    if hit is not None:
+        return hit[0], hit[1], hit[2].copy()
+    line, _, rest = preamble.partition(b"\r\n")
     status, reason = parse_response_line(line)
-    return status, reason, parse_headers(rest, isresponse=True)
+    headers = parse_headers(rest, isresponse=True) if rest else {}
+    if len(preamble) <= PREAMBLE_CACHE_MAX_LEN:
+        if len(_responses) >= PREAMBLE_CACHE_SIZE:
+            _responses.clear()
+        _responses[preamble] = (status, reason, headers.copy())
+    return status, reason, headers
 
 
 def request_body_framing(method: str, headers: dict[str, Any]) -> int | None:

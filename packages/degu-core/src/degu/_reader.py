@@ -1,8 +1,8 @@
 """The buffered reader under every Degu connection (SPEC §1.1).
 
 The only module that receives bytes: it owns one reusable ``BUF_LEN`` buffer
-filled with ``sock.recv_into``, counts what it received, and enforces the
-32 KiB preamble limit.  It knows nothing about HTTP grammar beyond the CRLF
+filled with ``sock.recv_into`` and enforces the 32 KiB preamble limit.
+It knows nothing about HTTP grammar beyond the CRLF
 terminators; ``degu._parsing`` turns what it returns into values.
 """
 
@@ -43,7 +43,6 @@ class Reader:
         "_recv_into",
         "_start",
         "_stop",
-        "bytes_received",
         "close_when_done",
         "closed",
         "overflow",
@@ -59,8 +58,6 @@ class Reader:
         self._mv = memoryview(self._buf)
         self._start = 0
         self._stop = 0
-        #: Total bytes received from the socket.
-        self.bytes_received = 0
         #: True after close().
         self.closed = False
         #: Close the socket once the current body is consumed.
@@ -84,7 +81,6 @@ class Reader:
 
     def _recv(self, start: int) -> int:
         n: int = self._recv_into(self._mv[start:])
-        self.bytes_received += n
         return n
 
     def _compact(self) -> None:
@@ -116,31 +112,44 @@ class Reader:
         # the first recv waits with the socket's own timeout (equal to ours),
         # later ones only for what is left (SPEC §14 item 13).
         t0 = 0.0 if timeout is None else monotonic()
-        first = True
+        mv = self._mv
+        if stop == BUF_LEN:
+            self.overflow = True
+            raise _not_found(_END, buf)
+        n = self._recv_into(mv[stop:])
+        if n:
+            end = buf.find(_END, max(stop - 3, 0), stop + n)
+            stop += n
+            self._stop = stop
+            if end >= 0:
+                # The common case: the whole preamble came in one recv.
+                self._start = end + 4
+                return mv[:end].tobytes()
+        elif stop == 0:
+            raise EmptyPreambleError(empty_message)
+        else:
+            raise _not_found(_END, mv[:stop])
         changed = False
         try:
             while True:
                 if stop == BUF_LEN:
                     self.overflow = True
                     raise _not_found(_END, buf)
-                if timeout is not None and not first:
+                if timeout is not None:
                     left = t0 + timeout - monotonic()
                     if left <= 0:
                         raise TimeoutError("preamble not received within timeout")
                     self.sock.settimeout(left)
                     changed = True
-                first = False
-                n = self._recv(stop)
+                n = self._recv_into(mv[stop:])
                 if n == 0:
-                    if stop == 0:
-                        raise EmptyPreambleError(empty_message)
-                    raise _not_found(_END, self._mv[:stop])
+                    raise _not_found(_END, mv[:stop])
                 end = buf.find(_END, max(stop - 3, 0), stop + n)
                 stop += n
                 self._stop = stop
                 if end >= 0:
                     self._start = end + 4
-                    return self._mv[:end].tobytes()
+                    return mv[:end].tobytes()
         finally:
             if changed and not self.closed:
                 try:
@@ -178,7 +187,6 @@ class Reader:
             return k
         if size >= DIRECT_READ_MIN:
             n: int = self._recv_into(dst)
-            self.bytes_received += n
             return n
         self._start = self._stop = 0
         got = self._recv(0)

@@ -35,9 +35,11 @@ __all__ = [
 
 #: Outgoing header names: lowercase only (SPEC §1.2).
 OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
-#: Remember this many validated header names; names repeat across messages.
+#: Remember this many validated header names (and as many response reasons);
+#: they repeat across messages.
 KEY_CACHE_SIZE = 256
 _good_keys: set[str] = set()
+_good_reasons: set[str] = set()
 
 #: Reasons for the responses the server writes itself (SPEC §14 item 10).
 ERROR_REASONS = {
@@ -80,6 +82,10 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
                 _check_key(key)
         for key in sorted(headers) if count > 1 else headers:
             value = headers[key]
+            if type(value) is int:
+                # Digits and maybe "-": always printable ASCII (content-length).
+                parts.append(f"{key}: {value}")
+                continue
             if type(value) is not str:
                 value = str(value)
             if not _printable_ascii(value):
@@ -107,8 +113,11 @@ def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
         type_error("status", int, status)
     if not 100 <= status <= 599:
         raise ValueError(f"need 100 <= status <= 599; got {status}")
-    if not _printable_ascii(reason):
-        raise ValueError(f"bad reason: {reason!r}")
+    if type(reason) is not str or reason not in _good_reasons:
+        if not _printable_ascii(reason):
+            raise ValueError(f"bad reason: {reason!r}")
+        if len(_good_reasons) < KEY_CACHE_SIZE:
+            _good_reasons.add(reason)
     return _render(f"HTTP/1.1 {status} {reason}", headers)
 
 

@@ -91,20 +91,21 @@ def send_error(sock: Any, status: int) -> None:
         pass
 
 
-def _check_response(response: object, request: Request) -> tuple[Any, ...]:
+def _check_response(
+    response: object, method: str, req_body: Body | ChunkedBody | None
+) -> tuple[Any, ...]:
     """Validate an app's response (SPEC §3.3, §14 item 13); return it as a tuple."""
-    if type(response) is not Response and type(response) is not tuple:
+    if type(response) is not tuple and type(response) is not Response:
         raise TypeError(TYPE_ERROR2.format("response", tuple, type(response)))
     if len(response) != 4:
         raise ValueError(f"response: need a 4-tuple; got a {len(response)}-tuple")
-    status, reason, headers, body = response
+    status, _reason, headers, body = response
     if type(status) is int and 100 <= status < 200:
         raise ValueError(f"response status {status} is not a final status")
-    req_body = request.body
-    if req_body is not None and req_body.state != BODY_CONSUMED:
+    if req_body is not None and req_body._state != BODY_CONSUMED:
         raise ValueError(f"request body not consumed: {req_body!r}")
     if body is not None:
-        if request.method == "HEAD":
+        if method == "HEAD":
             raise TypeError(
                 f"request method is HEAD, but response body is not None: {type(body)!r}"
             )
@@ -116,7 +117,7 @@ def _check_response(response: object, request: Request) -> tuple[Any, ...]:
         and "transfer-encoding" in headers
     ):
         raise ValueError("response has both content-length and transfer-encoding")
-    return status, reason, headers, body
+    return response
 
 
 def serve_requests(
@@ -134,22 +135,27 @@ def serve_requests(
     response when nothing had been written for the current request yet).
     """
     reader = Reader(sock, timeout)
+    read_preamble = reader.read_preamble
     sendall = sock.sendall
-    writer = _SendallWriter(sock)
+    new_request = Request._new
+    new_body = Body._new
     while not session._closed:
         state.busy = False
         if stopping():
             session._close("server shutdown")
             return
         try:
-            preamble = reader.read_preamble("request preamble is empty")
+            preamble = read_preamble("request preamble is empty")
         except ValueError:
             send_error(sock, 431 if reader.overflow else 400)
             raise
         state.busy = True
         try:
             method, uri, path, query, headers = parse_request(preamble)
-            n = request_body_framing(method, headers)
+            if "content-length" in headers or "transfer-encoding" in headers:
+                n = request_body_framing(method, headers)
+            else:
+                n = None
         except ValueError as e:
             send_error(sock, request_error_status(e))
             raise
@@ -158,11 +164,11 @@ def serve_requests(
         elif n == CHUNKED:
             body = ChunkedBody(reader)
         else:
-            body = Body(reader, n)
-        request = Request._new(method, uri, headers, body, path, query)
+            body = new_body(reader, n)
         try:
+            request = new_request(method, uri, headers, body, path, query)
             response = app(session, request, api)
-            status, reason, rheaders, rbody = _check_response(response, request)
+            status, reason, rheaders, rbody = _check_response(response, method, body)
             set_output_framing(rheaders, rbody)
             out = render_response(status, reason, rheaders)
         except Exception:
@@ -180,7 +186,7 @@ def serve_requests(
                 sendall(rbody)
         else:
             sendall(out)
-            rbody.write_to(writer)
+            rbody.write_to(_SendallWriter(sock))
         if headers.get("connection") == "close":
             # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
             session._close("connection: close")
