@@ -160,7 +160,7 @@ class Connection:
         elif n == CHUNKED:
             body = ChunkedBody(reader)
         else:
-            body = Body(reader, n)
+            body = Body._new(reader, n)
         if (
             headers.get("connection") == "close"
             or req_headers.get("connection") == "close"

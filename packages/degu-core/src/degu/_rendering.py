@@ -13,6 +13,7 @@ from degu._common import (
     BUF_LEN,
     MAX_HEADER_COUNT,
     MAX_IO_SIZE,
+    METHODS,
     SCRATCH_LEN,
     check_tuple,
     type_error,
@@ -40,6 +41,9 @@ OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 KEY_CACHE_SIZE = 256
 _good_keys: set[str] = set()
 _good_reasons: set[str] = set()
+#: Validated request URIs up to this long are remembered (KEY_CACHE_SIZE many).
+URI_CACHE_MAX_LEN = 256
+_good_uris: set[str] = set()
 
 #: Reasons for the responses the server writes itself (SPEC §14 item 10).
 ERROR_REASONS = {
@@ -100,10 +104,17 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
 
 def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
     """Render a request preamble, CRLFCRLF included (SPEC §1.8)."""
-    if not _printable_ascii(method):
+    if (type(method) is not str or method not in METHODS) and not _printable_ascii(
+        method
+    ):
         raise ValueError(f"bad method: {method!r}")
-    if not _printable_ascii(uri) or " " in uri:
-        raise ValueError(f"bad uri: {uri!r}")
+    if type(uri) is not str or uri not in _good_uris:
+        if not _printable_ascii(uri) or " " in uri:
+            raise ValueError(f"bad uri: {uri!r}")
+        if len(uri) <= URI_CACHE_MAX_LEN:
+            if len(_good_uris) >= KEY_CACHE_SIZE:
+                _good_uris.clear()
+            _good_uris.add(uri)
     return _render(f"{method} {uri} HTTP/1.1", headers)
 
 
