@@ -60,3 +60,7 @@ if not _locations:
 doctest_global_setup = """
 import os, tempfile
 """
+
+# A declared icon: without one, browsers ask for /favicon.ico and log a 404.
+html_static_path = ["_static"]
+html_favicon = "_static/degu.svg"

@@ -74,6 +74,12 @@ def _load(browser: object, url: str) -> tuple[object, list[str]]:
     page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("requestfailed", lambda req: problems.append(f"failed: {req.url}"))
+    page.on(
+        "response",
+        lambda resp: (
+            resp.status >= 400 and problems.append(f"{resp.status}: {resp.url}")
+        ),
+    )
     response = page.goto(url, wait_until="load", timeout=20_000)
     assert response is not None and response.status == 200, url
     return page, problems
