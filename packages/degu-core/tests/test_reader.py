@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+from time import monotonic
 from typing import Any
 
 import pytest
 
 from degu._common import BUF_LEN
-from degu._reader import Reader
+from degu._reader import Reader, set_kernel_timeouts
 from degu.base import EmptyPreambleError
 
 
@@ -100,6 +101,34 @@ def test_Reader_one_deadline_for_whole_preamble() -> None:
         with pytest.raises(TimeoutError):
             reader.read_preamble("empty")
         assert a.gettimeout() == 0.3
+
+
+def test_Reader_kernel_timeouts_one_deadline_for_whole_preamble() -> None:
+    """Same bound with SO_RCVTIMEO: the kernel timeout is restored afterwards."""
+    a, b = socket.socketpair()
+    with a, b:
+        set_kernel_timeouts(a, 0.3)
+        before = a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        assert a.gettimeout() is None
+        reader = Reader(a, timeout=0.3, kernel_timeouts=True)
+        b.sendall(b"GET / HTTP/1.1\r\n")
+        start = monotonic()
+        with pytest.raises(TimeoutError, match="^timed out$"):
+            reader.read_preamble("empty")
+        assert 0.25 <= monotonic() - start < 2
+        assert a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16) == before
+        assert a.gettimeout() is None
+
+
+def test_Reader_kernel_timeout_on_body_read_is_TimeoutError() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        set_kernel_timeouts(a, 0.2)
+        reader = Reader(a, timeout=0.2, kernel_timeouts=True)
+        with pytest.raises(TimeoutError):
+            reader.read(10)
+        with pytest.raises(TimeoutError):
+            reader.readinto(bytearray(8192))
 
 
 def test_Reader_close_is_idempotent(fake_socket: Any) -> None:

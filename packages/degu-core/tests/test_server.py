@@ -285,6 +285,33 @@ def test_Server_timeout_cuts_off_a_trickling_client(live_server: Any) -> None:
         assert closed
 
 
+def test_Server_small_response_to_a_non_reading_client_is_cut_off(
+    live_server: Any,
+) -> None:
+    """The one-send fast path stays bounded when the socket buffer fills up."""
+
+    class App:
+        def __call__(self, session: Session, request: Request, api: Any) -> Any:
+            if request.path == ["big"]:
+                return (200, "OK", {}, b"z" * 65536)  # joined to its preamble
+            return (200, "OK", {}, b"hello")
+
+        def on_connect(self, session: Session, sock: Any) -> bool:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            return True
+
+    live = live_server(("127.0.0.1", 0), App(), timeout=0.3, max_connections=1)
+    with socket.socket() as lazy:
+        lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lazy.settimeout(5)
+        lazy.connect(live.address)
+        lazy.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        # Never read.  With one slot, the next client is only served (within
+        # the 2 s slot wait) because the stuck send gave up after ~2 timeouts.
+        with Client(live.address, timeout=5).connect() as conn:
+            assert conn.get("/", {}).body.read() == b"hello"
+
+
 def test_Server_unix_credentials_and_on_connect(
     live_server: Any, tmp_path: Any
 ) -> None:

@@ -8,6 +8,7 @@ terminators; ``degu._parsing`` turns what it returns into values.
 
 from __future__ import annotations
 
+import socket
 from time import monotonic
 
 from degu._common import BUF_LEN, EmptyPreambleError
@@ -16,11 +17,39 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "set_kernel_timeouts"]
 
 _END = b"\r\n\r\n"
 #: Reads at least this large bypass the buffer and land in the caller's memory.
 DIRECT_READ_MIN = 4096
+
+
+def _timeval(seconds: float) -> bytes:
+    import struct
+
+    sec = int(seconds)
+    # A zero timeval means "wait forever": never round a deadline down to it.
+    usec = max(int((seconds - sec) * 1_000_000), 0 if sec else 1)
+    return struct.pack("ll", sec, usec)
+
+
+def set_kernel_timeouts(sock: socket.socket, timeout: float) -> None:
+    """Put *sock* in blocking mode with kernel send/receive timeouts.
+
+    A Python-level timeout (``settimeout``) makes every ``recv`` and ``send``
+    a ``poll()`` plus the call itself; ``SO_RCVTIMEO``/``SO_SNDTIMEO`` bound
+    each call in the kernel, halving the syscalls of a small request.  An
+    expired kernel timeout surfaces as ``BlockingIOError``, which the
+    ``Reader`` and the server turn back into ``TimeoutError``.
+    """
+    value = _timeval(timeout)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    sock.settimeout(None)
+
+
+def _timed_out() -> TimeoutError:
+    return TimeoutError("timed out")
 
 
 def _not_found(end: bytes, data: bytes | bytearray | memoryview) -> ValueError:
@@ -35,6 +64,9 @@ class Reader:
             *timeout* is given) and ``close()``.
         timeout: when not None, one deadline of this many seconds bounds the
             whole read of a preamble, not each ``recv_into`` (SPEC §14 item 13).
+        kernel_timeouts: *sock* is a plain socket prepared by
+            ``set_kernel_timeouts(sock, timeout)``; the preamble deadline is
+            then applied with ``SO_RCVTIMEO`` instead of ``settimeout``.
     """
 
     __slots__ = (
@@ -45,13 +77,17 @@ class Reader:
         "_stop",
         "close_when_done",
         "closed",
+        "kernel_timeouts",
         "overflow",
         "sock",
         "timeout",
     )
 
-    def __init__(self, sock: Any, timeout: float | None = None) -> None:
+    def __init__(
+        self, sock: Any, timeout: float | None = None, *, kernel_timeouts: bool = False
+    ) -> None:
         self.sock = sock
+        self.kernel_timeouts = kernel_timeouts
         self._recv_into = sock.recv_into
         self.timeout = timeout
         self._buf = bytearray(BUF_LEN)
@@ -80,8 +116,19 @@ class Reader:
         return self._stop - self._start
 
     def _recv(self, start: int) -> int:
-        n: int = self._recv_into(self._mv[start:])
+        try:
+            n: int = self._recv_into(self._mv[start:])
+        except BlockingIOError:
+            raise _timed_out() from None
         return n
+
+    def _set_timeout(self, seconds: float | None) -> None:
+        if self.kernel_timeouts and seconds is not None:
+            self.sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds)
+            )
+        else:
+            self.sock.settimeout(seconds)
 
     def _compact(self) -> None:
         start, stop = self._start, self._stop
@@ -116,7 +163,10 @@ class Reader:
         if stop == BUF_LEN:
             self.overflow = True
             raise _not_found(_END, buf)
-        n = self._recv_into(mv[stop:])
+        try:
+            n = self._recv_into(mv[stop:])
+        except BlockingIOError:
+            raise _timed_out() from None
         if n:
             end = buf.find(_END, max(stop - 3, 0), stop + n)
             stop += n
@@ -139,9 +189,9 @@ class Reader:
                     left = t0 + timeout - monotonic()
                     if left <= 0:
                         raise TimeoutError("preamble not received within timeout")
-                    self.sock.settimeout(left)
+                    self._set_timeout(left)
                     changed = True
-                n = self._recv_into(mv[stop:])
+                n = self._recv(stop)
                 if n == 0:
                     raise _not_found(_END, mv[:stop])
                 end = buf.find(_END, max(stop - 3, 0), stop + n)
@@ -153,7 +203,7 @@ class Reader:
         finally:
             if changed and not self.closed:
                 try:
-                    self.sock.settimeout(timeout)
+                    self._set_timeout(timeout)
                 except OSError:
                     pass
 
@@ -186,7 +236,10 @@ class Reader:
             self._start = start + k
             return k
         if size >= DIRECT_READ_MIN:
-            n: int = self._recv_into(dst)
+            try:
+                n: int = self._recv_into(dst)
+            except BlockingIOError:
+                raise _timed_out() from None
             return n
         self._start = self._stop = 0
         got = self._recv(0)

@@ -20,7 +20,7 @@ from degu._parsing import (
     request_body_framing,
     request_error_status,
 )
-from degu._reader import Reader
+from degu._reader import Reader, set_kernel_timeouts
 from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
 
@@ -64,6 +64,28 @@ class _SendallWriter:
     def write(self, buf: Any) -> int:
         self._sendall(buf)
         return len(buf)
+
+
+def _send_body(sock: Any, body: Any) -> None:
+    if type(body) is bytes:
+        sock.sendall(body)
+    else:
+        body.write_to(_SendallWriter(sock))
+
+
+def _send_bounded(sock: socket.socket, timeout: float, data: Any, body: Any) -> None:
+    """Send *data* then *body* with ``sendall`` bounded by *timeout* in total.
+
+    A kernel send timeout restarts with every partial send, so a peer reading
+    a trickle could stretch a big response forever; Python's own timeout
+    bounds each whole ``sendall`` (SPEC §14 item 13), at the price of a
+    poll() per send, paid only here.
+    """
+    sock.settimeout(timeout)
+    sock.sendall(data)
+    if body is not None:
+        _send_body(sock, body)
+    sock.settimeout(None)
 
 
 def send_error(sock: Any, status: int) -> None:
@@ -134,9 +156,15 @@ def serve_requests(
     Raises whatever ended the connection abnormally (after sending an error
     response when nothing had been written for the current request yet).
     """
-    reader = Reader(sock, timeout)
+    # Plain sockets get kernel timeouts: a small request is then one recv and
+    # one send, without a poll() before each (see set_kernel_timeouts).
+    kernel = type(sock) is socket.socket
+    if kernel:
+        set_kernel_timeouts(sock, timeout)
+    reader = Reader(sock, timeout, kernel_timeouts=kernel)
     read_preamble = reader.read_preamble
     sendall = sock.sendall
+    send = sock.send if kernel else sendall
     new_request = Request._new
     new_body = Body._new
     while not session._closed:
@@ -176,17 +204,24 @@ def serve_requests(
                 send_error(sock, 500)
             raise
         # From here on bytes reach the wire: a failure can only close.
-        if rbody is None:
-            sendall(out)
-        elif type(rbody) is bytes:
-            if len(rbody) <= JOIN_BODY_MAX:
-                sendall(out + rbody)
+        if rbody is None or (type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX):
+            data = out if rbody is None else out + rbody
+            if kernel:
+                # One blocking send, bounded by SO_SNDTIMEO; a short count
+                # (full socket buffer, signal) finishes like a big body.
+                try:
+                    sent = send(data)
+                except BlockingIOError:
+                    raise TimeoutError("timed out") from None
+                if sent != len(data):
+                    _send_bounded(sock, timeout, memoryview(data)[sent:], None)
             else:
-                sendall(out)
-                sendall(rbody)
+                sendall(data)
+        elif kernel:
+            _send_bounded(sock, timeout, out, rbody)
         else:
             sendall(out)
-            rbody.write_to(_SendallWriter(sock))
+            _send_body(sock, rbody)
         if headers.get("connection") == "close":
             # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
             session._close("connection: close")
