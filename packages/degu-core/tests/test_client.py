@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -195,3 +196,19 @@ def test_Client_connections_from_many_threads(live_server: Any) -> None:
     for t in threads:
         t.join(30)
     assert errors == []
+
+
+def test_Client_timeout_bounds_a_silent_server_with_kernel_timeouts() -> None:
+    """connect() moves the timeout into the kernel; expiry is still TimeoutError."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = Client(listener.getsockname(), timeout=0.3)
+        with client.connect() as conn:
+            assert conn.sock.gettimeout() is None  # blocking, SO_RCVTIMEO set
+            start = time.monotonic()
+            with pytest.raises(TimeoutError, match="^timed out$"):
+                conn.get("/", {})
+            assert 0.25 <= time.monotonic() - start < 3
+            assert conn.closed
+        listener.accept()[0].close()

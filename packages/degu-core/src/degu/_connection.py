@@ -125,6 +125,11 @@ class Connection:
                 write_all(send, preamble)
                 body.write_to(_Writer(send))
             return self._read_response(method, headers)
+        except BlockingIOError:
+            # An expired kernel send timeout (SO_SNDTIMEO): report it as the
+            # timeout it is, like a Python-level socket timeout would.
+            self.close()
+            raise TimeoutError("timed out") from None
         except BaseException:
             self.close()
             raise

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 
 from degu._common import TYPE_ERROR
+from degu._reader import set_kernel_timeouts
 from degu.base import Connection, Response
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -151,7 +152,13 @@ class Client:
 
     def connect(self) -> Connection:
         """A new ``Connection`` over ``create_socket()``."""
-        conn = Connection(self.create_socket(), self.base_headers)
+        sock = self.create_socket()
+        timeout = sock.gettimeout()
+        if type(sock) is socket.socket and timeout:
+            # Same bound, enforced by the kernel: no poll() before every
+            # send and recv (see degu._reader.set_kernel_timeouts).
+            set_kernel_timeouts(sock, timeout)
+        conn = Connection(sock, self.base_headers)
         if self.on_connect is not None:
             try:
                 result = self.on_connect(conn)
