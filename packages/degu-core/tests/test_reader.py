@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from degu._common import BUF_LEN
-from degu._reader import Reader, set_kernel_timeouts
+from degu._reader import Reader
+from degu._timeouts import set_kernel_timeouts
 from degu.base import EmptyPreambleError
 
 

@@ -312,6 +312,41 @@ def test_Server_small_response_to_a_non_reading_client_is_cut_off(
             assert conn.get("/", {}).body.read() == b"hello"
 
 
+def test_Server_unix_trickling_reader_of_a_big_body_is_cut_off(
+    live_server: Any, tmp_path: Any
+) -> None:
+    """Each piece of a streamed body must go out within timeout, on AF_UNIX too."""
+    finished = threading.Event()
+
+    def pieces() -> Any:
+        try:
+            for _ in range(256):
+                yield b"p" * (1 << 20)
+        finally:
+            finished.set()
+
+    def app(session: Session, request: Request, api: Any) -> Any:
+        return (200, "OK", {}, BodyIter(pieces(), 256 << 20))
+
+    live = live_server(str(tmp_path / "s.sock"), app, timeout=0.5)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(live.address)
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        pace = threading.Event()
+        # ~200 KB/s, far below one 1 MiB piece per 0.5 s; for at most ~4 s.
+        for _ in range(200):
+            if finished.is_set() or pace.wait(0.02):
+                break
+            try:
+                if not sock.recv(4096):
+                    break
+            except OSError:
+                break
+        # Given up while the peer was still reading, not after it stopped.
+        assert finished.wait(0.5)
+
+
 def test_Server_unix_credentials_and_on_connect(
     live_server: Any, tmp_path: Any
 ) -> None:

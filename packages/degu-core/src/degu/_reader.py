@@ -12,44 +12,18 @@ import socket
 from time import monotonic
 
 from degu._common import BUF_LEN, EmptyPreambleError
+from degu._timeouts import set_recv_timeout, timed_out
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Reader", "set_kernel_timeouts"]
+__all__ = ["Reader"]
 
 _END = b"\r\n\r\n"
+_WAITALL = socket.MSG_WAITALL
 #: Reads at least this large bypass the buffer and land in the caller's memory.
 DIRECT_READ_MIN = 4096
-
-
-def _timeval(seconds: float) -> bytes:
-    import struct
-
-    sec = int(seconds)
-    # A zero timeval means "wait forever": never round a deadline down to it.
-    usec = max(int((seconds - sec) * 1_000_000), 0 if sec else 1)
-    return struct.pack("ll", sec, usec)
-
-
-def set_kernel_timeouts(sock: socket.socket, timeout: float) -> None:
-    """Put *sock* in blocking mode with kernel send/receive timeouts.
-
-    A Python-level timeout (``settimeout``) makes every ``recv`` and ``send``
-    a ``poll()`` plus the call itself; ``SO_RCVTIMEO``/``SO_SNDTIMEO`` bound
-    each call in the kernel, halving the syscalls of a small request.  An
-    expired kernel timeout surfaces as ``BlockingIOError``, which the
-    ``Reader`` and the server turn back into ``TimeoutError``.
-    """
-    value = _timeval(timeout)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-    sock.settimeout(None)
-
-
-def _timed_out() -> TimeoutError:
-    return TimeoutError("timed out")
 
 
 def _not_found(end: bytes, data: bytes | bytearray | memoryview) -> ValueError:
@@ -73,6 +47,7 @@ class Reader:
         "_buf",
         "_mv",
         "_recv_into",
+        "_sock_recv",
         "_start",
         "_stop",
         "close_when_done",
@@ -89,6 +64,8 @@ class Reader:
         self.sock = sock
         self.kernel_timeouts = kernel_timeouts
         self._recv_into = sock.recv_into
+        # Only a plain socket takes recv() flags (an SSLSocket refuses them).
+        self._sock_recv = sock.recv if type(sock) is socket.socket else None
         self.timeout = timeout
         self._buf = bytearray(BUF_LEN)
         self._mv = memoryview(self._buf)
@@ -119,14 +96,12 @@ class Reader:
         try:
             n: int = self._recv_into(self._mv[start:])
         except BlockingIOError:
-            raise _timed_out() from None
+            raise timed_out() from None
         return n
 
     def _set_timeout(self, seconds: float | None) -> None:
         if self.kernel_timeouts and seconds is not None:
-            self.sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds)
-            )
+            set_recv_timeout(self.sock, seconds)
         else:
             self.sock.settimeout(seconds)
 
@@ -166,7 +141,7 @@ class Reader:
         try:
             n = self._recv_into(mv[stop:])
         except BlockingIOError:
-            raise _timed_out() from None
+            raise timed_out() from None
         if n:
             end = buf.find(_END, max(stop - 3, 0), stop + n)
             stop += n
@@ -239,7 +214,7 @@ class Reader:
             try:
                 n: int = self._recv_into(dst)
             except BlockingIOError:
-                raise _timed_out() from None
+                raise timed_out() from None
             return n
         self._start = self._stop = 0
         got = self._recv(0)
@@ -252,9 +227,12 @@ class Reader:
     def read(self, size: int) -> bytes:
         """Return exactly *size* bytes, or fewer only when EOF comes first."""
         start, stop = self._start, self._stop
-        if stop - start >= size:
+        avail = stop - start
+        if avail >= size:
             self._start = start + size
             return self._mv[start : start + size].tobytes()
+        if self._sock_recv is not None and size - avail >= DIRECT_READ_MIN:
+            return self._read_waitall(size, avail)
         buf = bytearray(size)
         mv = memoryview(buf)
         got = 0
@@ -264,3 +242,26 @@ class Reader:
                 return bytes(mv[:got])
             got += n
         return bytes(buf)
+
+    def _read_waitall(self, size: int, avail: int) -> bytes:
+        # Big reads from a plain socket: recv(n, MSG_WAITALL) fills a new
+        # bytes object in one syscall, with no zero-filled buffer and no
+        # second copy (what read() would otherwise return is that copy).
+        parts = []
+        if avail:
+            parts.append(self._mv[self._start : self._stop].tobytes())
+        self._start = self._stop = 0
+        recv: Any = self._sock_recv
+        got = avail
+        try:
+            while got < size:
+                data: bytes = recv(size - got, _WAITALL)
+                if not data:
+                    break
+                if not parts and len(data) == size:
+                    return data
+                parts.append(data)
+                got += len(data)
+        except BlockingIOError:
+            raise timed_out() from None
+        return b"".join(parts)

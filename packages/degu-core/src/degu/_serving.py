@@ -20,9 +20,10 @@ from degu._parsing import (
     request_body_framing,
     request_error_status,
 )
-from degu._reader import Reader, set_kernel_timeouts
+from degu._reader import Reader
 from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
+from degu._timeouts import KernelWriter, set_kernel_timeouts
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
@@ -64,28 +65,6 @@ class _SendallWriter:
     def write(self, buf: Any) -> int:
         self._sendall(buf)
         return len(buf)
-
-
-def _send_body(sock: Any, body: Any) -> None:
-    if type(body) is bytes:
-        sock.sendall(body)
-    else:
-        body.write_to(_SendallWriter(sock))
-
-
-def _send_bounded(sock: socket.socket, timeout: float, data: Any, body: Any) -> None:
-    """Send *data* then *body* with ``sendall`` bounded by *timeout* in total.
-
-    A kernel send timeout restarts with every partial send, so a peer reading
-    a trickle could stretch a big response forever; Python's own timeout
-    bounds each whole ``sendall`` (SPEC §14 item 13), at the price of a
-    poll() per send, paid only here.
-    """
-    sock.settimeout(timeout)
-    sock.sendall(data)
-    if body is not None:
-        _send_body(sock, body)
-    sock.settimeout(None)
 
 
 def send_error(sock: Any, status: int) -> None:
@@ -163,8 +142,14 @@ def serve_requests(
         set_kernel_timeouts(sock, timeout)
     reader = Reader(sock, timeout, kernel_timeouts=kernel)
     read_preamble = reader.read_preamble
-    sendall = sock.sendall
-    send = sock.send if kernel else sendall
+    writer: Any = KernelWriter(sock, timeout) if kernel else _SendallWriter(sock)
+    write = writer.write
+    # On AF_UNIX, SO_SNDTIMEO restarts for every buffer the kernel allocates
+    # within one send(), so it cannot bound a big write; big bodies there use
+    # Python's timeout, which bounds each whole sendall (SPEC §14 item 13).
+    # On TCP one blocking send() is bounded by SO_SNDTIMEO as a whole.
+    toggle = kernel and sock.family == socket.AF_UNIX
+    big_writer = _SendallWriter(sock) if toggle else writer
     new_request = Request._new
     new_body = Body._new
     while not session._closed:
@@ -204,24 +189,20 @@ def serve_requests(
                 send_error(sock, 500)
             raise
         # From here on bytes reach the wire: a failure can only close.
-        if rbody is None or (type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX):
-            data = out if rbody is None else out + rbody
-            if kernel:
-                # One blocking send, bounded by SO_SNDTIMEO; a short count
-                # (full socket buffer, signal) finishes like a big body.
-                try:
-                    sent = send(data)
-                except BlockingIOError:
-                    raise TimeoutError("timed out") from None
-                if sent != len(data):
-                    _send_bounded(sock, timeout, memoryview(data)[sent:], None)
-            else:
-                sendall(data)
-        elif kernel:
-            _send_bounded(sock, timeout, out, rbody)
+        if rbody is None:
+            write(out)
+        elif type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX:
+            write(out + rbody)
         else:
-            sendall(out)
-            _send_body(sock, rbody)
+            if toggle:
+                sock.settimeout(timeout)
+            big_writer.write(out)
+            if type(rbody) is bytes:
+                big_writer.write(rbody)
+            else:
+                rbody.write_to(big_writer)
+            if toggle:
+                sock.settimeout(None)
         if headers.get("connection") == "close":
             # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
             session._close("connection: close")

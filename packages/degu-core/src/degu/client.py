@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 
 from degu._common import TYPE_ERROR
-from degu._reader import set_kernel_timeouts
+from degu._timeouts import set_kernel_timeouts
 from degu.base import Connection, Response
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
