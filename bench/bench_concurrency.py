@@ -1,0 +1,197 @@
+"""Many concurrent keep-alive connections: degu.server against uvicorn, with wrk.
+
+Run: python bench/bench_concurrency.py   (bounded: about half a minute)
+
+Both servers answer every request with the same 12-byte body.  The baseline is
+uvicorn with httptools and uvloop (one process, one event loop); degu.server
+runs with its thread per connection and ``max_connections`` above the number
+of wrk connections, so no connection waits for a slot.  Each server runs in
+its own subprocess pinned to one CPU, wrk (``-t2 --latency``) is pinned to
+another when there is one; runs are interleaved and medians reported, with
+the target beside each ratio.  Needs ``wrk`` (installed with apt-get when
+missing and running as root) and ``uvicorn``, ``httptools``, ``uvloop``
+(``pip install uvicorn httptools uvloop``); without them it says why and
+skips that part.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROUNDS = 3
+DURATION = "3s"
+CONNECTIONS = (32, 128)
+#: degu's max_connections: above every wrk -c value, so no slot waits.
+MAX_CONNECTIONS = 256
+CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU = CPUS[0]
+WRK_CPU = CPUS[-1]
+
+DEGU_SERVER = """
+import logging, sys
+logging.disable(logging.CRITICAL)
+from degu.server import Server
+
+def app(session, request, api):
+    return (200, "OK", {}, b"hello world\\n")
+
+address = ("127.0.0.1", int(sys.argv[1]))
+Server(address, app, max_connections=MAX, max_requests=75000).serve_forever()
+""".replace("MAX", str(MAX_CONNECTIONS))
+
+UVICORN_SERVER = """
+import sys
+import uvicorn
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"12")]})
+    await send({"type": "http.response.body", "body": b"hello world\\n"})
+
+# host/port, not fd=: uvicorn takes an inherited fd for AF_UNIX and then
+# leaves Nagle on, which costs it ~40 ms per response (delayed ACKs).
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop",
+            http="httptools", log_level="error", access_log=False,
+            lifespan="off", backlog=1024)
+"""
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def find_wrk() -> tuple[str | None, str]:
+    """Return (path to wrk, '') or (None, why it is missing)."""
+    path = shutil.which("wrk")
+    if path:
+        return path, ""
+    if os.geteuid() != 0:
+        return None, "wrk is not installed (apt-get install wrk) and we are not root"
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=300, check=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, f"installing wrk failed: {' '.join(cmd)}: {e!r}"
+    path = shutil.which("wrk")
+    return (path, "") if path else (None, "apt-get installed no wrk")
+
+
+def missing_uvicorn() -> str:
+    """Why the uvicorn baseline cannot run, or '' when it can."""
+    gone = [
+        m for m in ("uvicorn", "httptools", "uvloop") if not importlib.util.find_spec(m)
+    ]
+    if gone:
+        return f"missing {', '.join(gone)} (pip install uvicorn httptools uvloop)"
+    return ""
+
+
+def start(code: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Run *code* in a pinned subprocess listening on a free loopback port."""
+    with socket.socket() as probe:  # the port is free right now; good enough
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(port)],
+        preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CPU}),
+    )
+    deadline = time.monotonic() + 10
+    while True:  # wait until requests are answered
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                if s.recv(100).startswith(b"HTTP/1.1 200"):
+                    return proc, port
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            stop(proc)
+            raise RuntimeError("server did not come up")
+        time.sleep(0.05)  # bounded readiness poll
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def run_wrk(wrk: str, port: int, conns: int) -> tuple[float, float, str]:
+    """Return (requests/s, p99 seconds, error summary) of one wrk run."""
+    out = subprocess.run(
+        [wrk, "-t2", f"-c{conns}", f"-d{DURATION}", "--latency",
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=60, check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {WRK_CPU}),
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    p99 = float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+    errors = []
+    if e := re.search(r"Socket errors: (.*)", out):
+        errors.append(e.group(1))
+    if e := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors.append(f"non-2xx {e.group(1)}")
+    return rate, p99, "; ".join(errors)
+
+
+def main() -> None:
+    wrk, why = find_wrk()
+    if wrk is None:
+        print(f"SKIPPED: {why}")
+        return
+    kinds = {"degu": DEGU_SERVER}
+    why = missing_uvicorn()
+    if why:
+        print(f"uvicorn baseline SKIPPED: {why}")
+    else:
+        kinds["uvicorn"] = UVICORN_SERVER
+    print(
+        f"servers on CPU {SERVER_CPU}, wrk -t2 on CPU {WRK_CPU}; -d{DURATION} x "
+        f"{ROUNDS} interleaved rounds, medians; degu max_connections={MAX_CONNECTIONS}"
+    )
+    procs = {name: start(code) for name, code in kinds.items()}
+    results: dict[tuple[str, int], list[tuple[float, float, str]]] = {}
+    try:
+        for _ in range(ROUNDS):
+            for conns in CONNECTIONS:
+                for name, (_, port) in procs.items():
+                    results.setdefault((name, conns), []).append(
+                        run_wrk(wrk, port, conns)
+                    )
+    finally:
+        for proc, _ in procs.values():
+            stop(proc)
+    print(f"{'server':8} {'conns':>5} {'req/s':>10} {'p99':>10}  vs uvicorn     target")
+    for conns in CONNECTIONS:
+        base = results.get(("uvicorn", conns))
+        for name in procs:
+            runs = results[(name, conns)]
+            rate = statistics.median(r[0] for r in runs)
+            p99 = statistics.median(r[1] for r in runs)
+            errors = "; ".join(sorted({r[2] for r in runs if r[2]}))
+            line = f"{name:8} {conns:5} {rate:10.0f} {p99 * 1000:8.2f}ms"
+            if name != "uvicorn" and base:
+                base_rate = statistics.median(r[0] for r in base)
+                base_p99 = statistics.median(r[1] for r in base)
+                line += f"  {rate / base_rate:5.2f}x rate   >= 0.7x"
+                p99_target = "<= 10x" if conns == 32 else "(no target)"
+                line += f"\n{'':36}{p99 / base_p99:5.1f}x p99    {p99_target}"
+            if errors:
+                line += f"  errors: {errors}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
