@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 from typing import Any
 
 import pytest
@@ -174,3 +175,33 @@ def test_Router_discards_body_for_410() -> None:
     body = Body(io.BytesIO(b"abc"), 3)
     assert router(Session(("127.0.0.1", 1)), req("PUT", "/b", body), api)[0] == 410
     assert body.state == 2
+
+
+def _wire(address: Any, data: bytes) -> bytes:
+    """Send raw bytes, read until the server closes (bounded by a timeout)."""
+    with socket.create_connection(address, timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("target", ["/b", "/a"])
+def test_refused_body_past_MAX_DISCARD_gets_413_and_close(
+    live_server: Any, target: str
+) -> None:
+    """Router's 410 and MethodFilter's 405 become 413 + close past the limit."""
+    app = applib.Router({"a": applib.MethodFilter(echo, applib.AllowedMethods("GET"))})
+    live = live_server(("127.0.0.1", 0), app)
+    head = f"PUT {target} HTTP/1.1\r\ncontent-length: %d\r\n\r\n".encode()
+    limit = applib.MAX_DISCARD
+    status = b"410 Gone" if target == "/b" else b"405 Method Not Allowed"
+    # At the limit: drained, then the app's own answer.
+    reply = _wire(live.address, head % limit + b"x" * limit)
+    assert reply.startswith(b"HTTP/1.1 " + status + b"\r\n")
+    # One byte more: refused unread, 413 with connection: close, then EOF.
+    assert _wire(live.address, head % (limit + 1) + b"x" * 1000) == (
+        b"HTTP/1.1 413 Content Too Large\r\n"
+        b"connection: close\r\ncontent-length: 0\r\n\r\n"
+    )

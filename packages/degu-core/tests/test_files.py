@@ -179,7 +179,8 @@ def test_discard_body_limit_edges() -> None:
     assert ok.state == 2
     big = Body(io.BytesIO(b"x" * (limit + 1)), limit + 1)
     assert _discard.discard_body(big) is False
-    assert big.state == 0  # not a byte read: the server will close
+    assert big.state == 0  # not a byte read: the server answers 413 and closes
+    assert big._refused and not ok._refused
 
     def chunked(total: int) -> ChunkedBody:
         half = total // 2
@@ -196,7 +197,7 @@ def test_discard_body_limit_edges() -> None:
     assert c.state == 2
     c = chunked(limit + 1)
     assert _discard.discard_body(c) is False
-    assert c.state != 2
+    assert c.state != 2 and c._refused
     assert _discard.discard_body(None) is True
 
 
@@ -455,12 +456,19 @@ def _exchange(address: Any, data: bytes) -> bytes:
 
 
 def test_FilesApp_discard_limit_on_the_wire(served: Any) -> None:
-    """At MAX_DISCARD the body is drained and 405 sent; past it the server's
-    own rule for an unread body applies: 500 and close (SPEC §14 item 10)."""
+    """At MAX_DISCARD the body is drained and 405 sent; past it the body is
+    refused unread: 413 with connection: close, then the server closes."""
     limit = _discard.MAX_DISCARD
     head = b"PUT /data.bin HTTP/1.1\r\ncontent-length: %d\r\n\r\n"
     reply = _exchange(served.address, head % limit + b"x" * limit)
     assert reply.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
     # Past the limit not a byte of the body is read, so none is sent here.
     reply = _exchange(served.address, head % (limit + 1))
-    assert reply.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert reply == (
+        b"HTTP/1.1 413 Content Too Large\r\n"
+        b"connection: close\r\ncontent-length: 0\r\n\r\n"
+    )
+    # Also when the client is still sending: the response is not lost to a
+    # reset, the rest of the upload is drained for a bounded while.
+    reply = _exchange(served.address, head % (limit + 1) + b"y" * 200000)
+    assert reply.startswith(b"HTTP/1.1 413 Content Too Large\r\n")

@@ -236,6 +236,39 @@ def test_Server_connection_close_is_honoured(live_server: Any) -> None:
     assert reply == b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nhello, world"
 
 
+def test_Server_app_may_skip_the_body_with_connection_close(live_server: Any) -> None:
+    """An unread body is fine when the response says connection: close."""
+    sessions: list[Session] = []
+
+    def app(session: Session, request: Request, api: Any) -> Any:
+        sessions.append(session)
+        if request.path == ["keep"]:
+            return (403, "Forbidden", {}, None)  # unread and no close: 500
+        return (403, "Forbidden", {"connection": "close"}, b"no thanks")
+
+    live = live_server(("127.0.0.1", 0), app)
+    preamble = b"PUT /x HTTP/1.1\r\ncontent-length: 5000000\r\n\r\n"
+    # Part of the body in flight, followed by a pipelined request that must
+    # never be parsed; the response still arrives before the close.
+    reply = raw_exchange(
+        live.address, preamble + b"b" * 100000 + b"GET /x HTTP/1.1\r\n\r\n"
+    )
+    assert reply == (
+        b"HTTP/1.1 403 Forbidden\r\nconnection: close\r\n"
+        b"content-length: 9\r\n\r\nno thanks"
+    )
+    assert sessions[-1].closed and sessions[-1].message == "connection: close"
+    reply = raw_exchange(
+        live.address, b"PUT /keep HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc"
+    )
+    assert reply.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    # Our client: the response is read whole, then the connection is closed.
+    with Client(live.address).connect() as conn:
+        response = conn.put("/x", {}, b"small body")
+        assert (response.status, response.body.read()) == (403, b"no thanks")
+        assert conn.closed
+
+
 def test_Server_closes_after_max_requests(live_server: Any) -> None:
     sessions: list[Session] = []
 

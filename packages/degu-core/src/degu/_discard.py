@@ -5,8 +5,10 @@ The server refuses to answer a request whose body was not consumed (SPEC
 ``FilesApp`` would never learn it got a 405.  The applib apps therefore read
 and drop such a body before answering, but only up to :data:`MAX_DISCARD`
 bytes: reading an attacker's endless upload would tie up a connection slot
-for nothing.  Past that limit the body is left unread and the server's own
-rule applies (it answers 500 and closes the connection, SPEC §14 item 10).
+for nothing.  Past that limit the body is left unread and marked refused:
+the server then answers ``413 Content Too Large`` with ``connection: close``
+instead of the app's response, and closes the connection (instead of the
+500 an unread body otherwise gets, SPEC §14 item 10).
 """
 
 from __future__ import annotations
@@ -27,8 +29,17 @@ def discard_body(body: Any) -> bool:
 
     Returns:
         ``True`` when the body is now consumed (or was ``None``), ``False``
-        when it is larger than the limit and was left (partly) unread.
+        when it is larger than the limit and was left (partly) unread; it is
+        then marked refused, so that a Degu server answers 413 and closes.
     """
+    if _drain(body):
+        return True
+    if hasattr(body, "_refused"):
+        body._refused = True
+    return False
+
+
+def _drain(body: Any) -> bool:
     if body is None or body.state == _BODY_CONSUMED:
         return True
     if body.chunked:

@@ -67,18 +67,17 @@ class _SendallWriter:
         return len(buf)
 
 
-def send_error(sock: Any, status: int) -> None:
-    """Best-effort refusal, then a lingering close.
+def linger_close(sock: Any) -> None:
+    """Half-close, then discard what the peer still sends, briefly.
 
     Closing a socket with unread input makes the kernel send RST, which can
-    destroy the error response before the peer reads it.  So for plain
-    sockets: half-close, then discard what the peer still sends for a short,
-    bounded while (RFC 9112 §9.6).
+    destroy a response before the peer reads it.  So for plain sockets:
+    shut down our side, then drain for at most LINGER_TIME / LINGER_BYTES
+    (RFC 9112 §9.6).  The caller closes the socket afterwards.
     """
+    if type(sock) is not socket.socket:
+        return
     try:
-        sock.sendall(_ERRORS[status])
-        if type(sock) is not socket.socket:
-            return
         sock.shutdown(socket.SHUT_WR)
         deadline = monotonic() + LINGER_TIME
         drained = 0
@@ -92,6 +91,25 @@ def send_error(sock: Any, status: int) -> None:
         pass
 
 
+def send_error(sock: Any, status: int) -> None:
+    """Best-effort refusal, then a lingering close."""
+    try:
+        sock.sendall(_ERRORS[status])
+    except OSError:
+        return
+    linger_close(sock)
+
+
+def _too_big_response() -> tuple[Any, ...]:
+    # A fresh dict every time: the response headers are the app's to mutate.
+    return (
+        413,
+        "Content Too Large",
+        {"connection": "close", "content-length": 0},
+        None,
+    )
+
+
 def _check_response(
     response: object, method: str, req_body: Body | ChunkedBody | None
 ) -> tuple[Any, ...]:
@@ -103,8 +121,16 @@ def _check_response(
     status, _reason, headers, body = response
     if type(status) is int and 100 <= status < 200:
         raise ValueError(f"response status {status} is not a final status")
-    if req_body is not None and req_body._state != BODY_CONSUMED:
-        raise ValueError(f"request body not consumed: {req_body!r}")
+    # An app may leave the request body unread if it also closes the
+    # connection; a body degu._discard found too big to drain gets 413 + close.
+    if (
+        req_body is not None
+        and req_body._state != BODY_CONSUMED
+        and (type(headers) is not dict or headers.get("connection") != "close")
+    ):
+        if not req_body._refused:
+            raise ValueError(f"request body not consumed: {req_body!r}")
+        return _too_big_response()
     if body is not None:
         if method == "HEAD":
             raise TypeError(
@@ -203,7 +229,13 @@ def serve_requests(
                 rbody.write_to(big_writer)
             if toggle:
                 sock.settimeout(None)
-        if headers.get("connection") == "close":
+        if rheaders.get("connection") == "close":
+            # The app ends the connection; what is left of an unread request
+            # body is drained briefly so our response is not lost to a RST.
+            session._close("connection: close")
+            if body is not None and body._state != BODY_CONSUMED:
+                linger_close(sock)
+        elif headers.get("connection") == "close":
             # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
             session._close("connection: close")
         elif status >= 400 and status not in KEEP_OPEN_ERRORS:
