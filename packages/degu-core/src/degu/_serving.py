@@ -170,10 +170,11 @@ def serve_requests(
     read_preamble = reader.read_preamble
     writer: Any = KernelWriter(sock, timeout) if kernel else _SendallWriter(sock)
     write = writer.write
-    # On AF_UNIX, SO_SNDTIMEO restarts for every buffer the kernel allocates
-    # within one send(), so it cannot bound a big write; big bodies there use
-    # Python's timeout, which bounds each whole sendall (SPEC §14 item 13).
-    # On TCP one blocking send() is bounded by SO_SNDTIMEO as a whole.
+    # On AF_UNIX, SO_SNDTIMEO restarts for every buffer (<= 64 KiB) the
+    # kernel allocates within one send(), so it cannot bound a big write: big
+    # bodies there use Python's timeout, which bounds each whole sendall
+    # (SPEC §14 item 13); a small response (<= JOIN_BODY_MAX + preamble) stays
+    # within a few timeouts.  On TCP one blocking send() is bounded as a whole.
     toggle = kernel and sock.family == socket.AF_UNIX
     big_writer = _SendallWriter(sock) if toggle else writer
     new_request = Request._new
