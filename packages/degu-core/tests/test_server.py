@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -513,3 +514,30 @@ def test_Server_streams_request_and_response_bodies(live_server: Any) -> None:
         assert list(r.body) == chunks
         r = conn.put("/", {}, Body(__import__("io").BytesIO(b"abc"), 3))
         assert r.body.read() == b"3"
+
+
+def test_Server_logs_a_refused_request_as_one_warning_without_traceback(
+    live_server, caplog
+):
+    """A peer's bad request is its mistake: one line, not an ERROR traceback."""
+    import logging
+
+    live = live_server(("127.0.0.1", 0), lambda s, r, a: (200, "OK", {}, b""))
+    with caplog.at_level(logging.INFO, logger="degu.server"):
+        with socket.create_connection(live.server.address, timeout=5) as sock:
+            sock.sendall(b"GET /a//b HTTP/1.1\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            "Handled" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.01)
+    refused = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(refused) == 1
+    assert refused[0].levelno == logging.WARNING
+    assert "refused request" in refused[0].getMessage()
+    assert refused[0].exc_info is None
+    assert "400:" in refused[0].getMessage()

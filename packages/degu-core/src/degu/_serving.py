@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ConnectionState", "serve_requests"]
+__all__ = ["ConnectionState", "RequestRefused", "serve_requests"]
 
 #: Bytes bodies up to this size are sent in the same write as the preamble.
 JOIN_BODY_MAX = 65536
@@ -43,6 +43,14 @@ LINGER_TIME = 1.0
 LINGER_BYTES = 1048576
 
 _ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
+
+
+class RequestRefused(ValueError):
+    """A request the server refused on the wire (400/413/431/501/505).
+
+    The peer's mistake, not ours: the server logs it as one line, without a
+    traceback, so a misbehaving client cannot fill the log with stack traces.
+    """
 
 
 class ConnectionState:
@@ -186,9 +194,10 @@ def serve_requests(
             return
         try:
             preamble = read_preamble("request preamble is empty")
-        except ValueError:
-            send_error(sock, 431 if reader.overflow else 400)
-            raise
+        except ValueError as e:
+            status = 431 if reader.overflow else 400
+            send_error(sock, status)
+            raise RequestRefused(f"{status}: {e}") from e
         state.busy = True
         try:
             method, uri, path, query, headers = parse_request(preamble)
@@ -197,8 +206,9 @@ def serve_requests(
             else:
                 n = None
         except ValueError as e:
-            send_error(sock, request_error_status(e))
-            raise
+            status = request_error_status(e)
+            send_error(sock, status)
+            raise RequestRefused(f"{status}: {e}") from e
         if n is None:
             body: Body | ChunkedBody | None = None
         elif n == CHUNKED:

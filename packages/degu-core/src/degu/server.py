@@ -18,7 +18,7 @@ from time import monotonic
 
 from degu._common import TYPE_ERROR, check_int
 from degu._request import MAX_REQUESTS_LIMIT
-from degu._serving import ConnectionState, serve_requests
+from degu._serving import ConnectionState, RequestRefused, serve_requests
 from degu.base import Request, Session
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -257,6 +257,9 @@ class Server:
         except (OSError, EOFError) as e:
             # Timeouts, resets, a peer that closed, TLS failures: not bugs.
             session._close(f"{type(e).__name__}: {e}")
+        except RequestRefused as e:
+            log.warning("%s: refused request: %s", session, e)
+            session._close(f"refused request: {e}")
         except Exception as e:
             log.exception("%s: error serving connection", session)
             session._close(f"{type(e).__name__}: {e}")
