@@ -191,3 +191,38 @@ def test_ProxyApp_retries_an_idempotent_request_on_a_stale_connection(
     assert response[0] == 200 and response[3].read().startswith(b"GET /ok ")
     assert session.store["conn"] is not stale
     session.store["conn"].close()
+
+
+def test_ProxyApp_answers_502_when_the_upstream_refuses(tmp_path: Any) -> None:
+    """An unreachable upstream is a gateway error, and the body is not awaited."""
+    missing = str(tmp_path / "nobody-listens.sock")
+    with serving(ProxyApp(Client(missing))) as proxy:
+        with Client(proxy.address).connect() as conn:
+            response = conn.put("/x", {}, b"never read")
+            assert response[:3] == (
+                502,
+                "Bad Gateway",
+                {"content-length": 0, "connection": "close"},
+            )
+            assert response.body.read() == b""
+            assert conn.closed
+
+
+def test_ProxyApp_answers_504_when_the_upstream_times_out() -> None:
+    """An upstream that accepts but never answers is a gateway timeout."""
+
+    def slow(session: Any, request: Any, api: Any) -> Any:
+        release.wait(10)
+        return (200, "OK", {}, b"too late")
+
+    release = threading.Event()
+    with serving(slow) as upstream:
+        client = Client(upstream.address, timeout=0.3)
+        try:
+            with serving(ProxyApp(client)) as proxy:
+                with Client(proxy.address).connect() as conn:
+                    response = conn.get("/", {})
+                    assert response[:2] == (504, "Gateway Timeout")
+                    assert response.headers["connection"] == "close"
+        finally:
+            release.set()

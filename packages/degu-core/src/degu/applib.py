@@ -139,6 +139,22 @@ class Router:
         return handler(session, request, api)
 
 
+def _upstream_failed(client: Any, error: OSError) -> tuple[Any, ...]:
+    """Log why the upstream failed; answer 504 for a timeout, else 502."""
+    import logging  # only a failing proxy pays for it
+
+    logging.getLogger("degu.applib").warning(
+        "upstream %r failed: %s: %s", client, type(error).__name__, error
+    )
+    if isinstance(error, TimeoutError):
+        status, reason = 504, "Gateway Timeout"  # RFC 9110 §15.6.5
+    else:
+        status, reason = 502, "Bad Gateway"  # RFC 9110 §15.6.3
+    # Any unread request body is left behind: ``connection: close`` tells the
+    # server to answer anyway and then close.
+    return (status, reason, {"content-length": 0, "connection": "close"}, None)
+
+
 class ProxyApp:
     """Reverse-proxy leaf app: forward each request over one upstream connection.
 
@@ -187,17 +203,24 @@ class ProxyApp:
             raise TypeError(
                 TYPE_ERROR.format("request", Request, type(request), request)
             )
-        conn = self._connection(session)
         uri = request.build_proxy_uri()
         try:
-            return conn.request(request.method, uri, request.headers, request.body)
-        except ConnectionError:
-            # An idle upstream connection may have been closed by the upstream
-            # server (its timeout) without us noticing.  Retrying is only safe
-            # for an idempotent method (RFC 9110 §9.2.2) with no request body
-            # (partly) sent; then try once more on a fresh connection.
-            if request.body is not None or request.method == "POST":
-                raise
-            session.store.pop(self.key, None)
             conn = self._connection(session)
-            return conn.request(request.method, uri, request.headers, None)
+            try:
+                return conn.request(request.method, uri, request.headers, request.body)
+            except ConnectionError:
+                # An idle upstream connection may have been closed by the
+                # upstream server (its timeout) without us noticing.  Retrying
+                # is only safe for an idempotent method (RFC 9110 §9.2.2) with
+                # no request body (partly) sent; then try once more on a fresh
+                # connection.
+                if request.body is not None or request.method == "POST":
+                    raise
+                session.store.pop(self.key, None)
+                conn = self._connection(session)
+                return conn.request(request.method, uri, request.headers, None)
+        except OSError as e:
+            # The upstream cannot be reached, timed out, or went away before
+            # answering: the client gets a gateway error, not a dropped line.
+            session.store.pop(self.key, None)
+            return _upstream_failed(self.client, e)
