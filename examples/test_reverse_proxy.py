@@ -96,7 +96,7 @@ def test_32_MiB_each_way_without_holding_it(proxy: Any) -> None:
     assert peak < total // 4
 
 
-def test_upstream_down_gives_500(proxy: Any) -> None:
+def test_upstream_down_gives_502(proxy: Any) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         nobody = s.getsockname()  # bound, not listening: connect is refused
@@ -104,7 +104,7 @@ def test_upstream_down_gives_500(proxy: Any) -> None:
         try:
             with Client(server.address).connect() as conn:
                 r = conn.get("/api/x", {})
-                assert (r.status, r.headers["connection"]) == (500, "close")
+                assert (r.status, r.headers["connection"]) == (502, "close")
         finally:
             server.shutdown()
             thread.join(10)
