@@ -197,6 +197,10 @@ def examples(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, default=False)
 def bench(session: nox.Session) -> None:
     """Bounded loopback benchmarks; prints figures as ratios to same-run baselines."""
+    # Baselines: uvicorn (with httptools and uvloop) and the wrk load generator.
+    session.install("uvicorn", "httptools", "uvloop")
+    if not shutil.which("wrk"):
+        _apt_install(session, "wrk")
     _install_local(session, *PACKAGES)
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
