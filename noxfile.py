@@ -118,6 +118,10 @@ def coverage(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy --strict on the three src trees."""
     session.install("ruff", "mypy")
+    # Editable installs let mypy follow imports across the namespace portions
+    # (degu-embed's __init__ imports degu-core's process machinery lazily).
+    for package in PACKAGES:
+        session.install("-e", str(ROOT / "packages" / package))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     for package in PACKAGES:
