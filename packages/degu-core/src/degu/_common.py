@@ -46,6 +46,9 @@ MAX_LENGTH = 9999999999999999
 MAX_HEADER_COUNT = 20
 #: Piece size used when iterating or streaming a Body.
 IO_SIZE = 1048576
+#: Bytes bodies up to this size go out in the same send as their preamble
+#: (one syscall, and no Nagle/delayed-ACK stall between two small writes).
+JOIN_BODY_MAX = 65536
 #: Max single read, chunk size, bytes body, and ChunkedBody.read() total.
 MAX_IO_SIZE = 16777216
 

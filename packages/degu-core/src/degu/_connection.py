@@ -12,6 +12,7 @@ from degu._bodies import Body, ChunkedBody, api, set_output_framing, write_all
 from degu._common import (
     BODY_CONSUMED,
     BODY_METHODS,
+    JOIN_BODY_MAX,
     METHODS,
     TYPE_ERROR2,
     Response,
@@ -29,8 +30,6 @@ __all__ = ["MAX_INTERIM_RESPONSES", "Connection"]
 
 #: Unsolicited 1xx responses skipped before the final one; more is an attack.
 MAX_INTERIM_RESPONSES = 8
-#: Bytes bodies up to this size go out in the same send as the preamble.
-JOIN_BODY_MAX = 65536
 
 
 class Connection:

@@ -13,7 +13,7 @@ import socket
 from time import monotonic
 
 from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import BODY_CONSUMED, TYPE_ERROR2, Response
+from degu._common import BODY_CONSUMED, JOIN_BODY_MAX, TYPE_ERROR2, Response
 from degu._parsing import (
     CHUNKED,
     parse_request,
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionState", "RequestRefused", "serve_requests"]
 
-#: Bytes bodies up to this size are sent in the same write as the preamble.
-JOIN_BODY_MAX = 65536
 #: After these statuses the session stays open; other >= 400 close it (0.19).
 KEEP_OPEN_ERRORS = frozenset([404, 409, 412])
 #: Statuses that never carry a body (RFC 9110 §15.3.5, §15.4.5).
