@@ -406,3 +406,67 @@ def test_interpreter_exit_stops_a_live_TempServer(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
             proc.stdout.close()  # type: ignore[union-attr]
+
+
+# ------------------------------------------- fork safety of the parent
+
+FORK_TWICE = textwrap.dedent(
+    """
+    import http.client, json, multiprocessing, sys, threading, warnings
+    sys.path.insert(0, {here!r})
+    import processes_apps
+    from degu._processes import TempServer
+
+    def get(address):
+        conn = http.client.HTTPConnection(*address, timeout=10)
+        try:
+            conn.request("GET", "/")
+            return conn.getresponse().read().decode()
+        finally:
+            conn.close()
+
+    if __name__ == "__main__":
+        multiprocessing.set_start_method("fork")  # not the default from 3.14
+        report = {{"threads": [], "bodies": []}}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for body in (b"one", b"two"):
+                server = TempServer(("127.0.0.1", 0), processes_apps.Hello(body))
+                report["threads"].append(threading.active_count())
+                report["bodies"].append(get(server.address))
+                server.terminate()
+        report["threads"].append(threading.active_count())
+        report["warnings"] = [str(w.message) for w in caught]
+        print(json.dumps(report), flush=True)
+    """
+)
+
+
+def test_TempServer_under_fork_leaves_the_parent_single_threaded(
+    tmp_path: Path,
+) -> None:
+    """Starting a server must not make the parent's next fork unsafe.
+
+    A thread left running in the parent would make every later fork (ours or
+    the user's) risk a deadlock in the child, and Python 3.12+ warns about it
+    with a DeprecationWarning.  That warning is invisible to
+    filterwarnings=error: os.fork() clears it, the fork having happened.  So a
+    fresh, single-threaded interpreter records warnings with "always" here.
+    """
+    script = tmp_path / "fork_twice.py"
+    script.write_text(FORK_TWICE.format(here=str(HERE)))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONWARNINGS": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report == {
+        "threads": [1, 1, 1],
+        "bodies": ["one", "two"],
+        "warnings": [],
+    }
