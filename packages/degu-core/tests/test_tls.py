@@ -309,6 +309,19 @@ def test_SSLClient_hostname_checking(pki):
         assert_still_serving(pki, server)
 
 
+def test_SSLClient_with_hostname_checking_needs_an_ssl_host(pki, tmp_path):
+    """A Unix address has no host name to check: say so when the client is made."""
+    config = pki.client_sslconfig
+    config["check_hostname"] = True
+    with pytest.raises(ValueError) as e:
+        SSLClient(config, str(tmp_path / "s.sock"))
+    assert str(e.value).startswith("ssl_host: None, but sslctx.check_hostname is True")
+    client = SSLClient(config, str(tmp_path / "s.sock"), ssl_host=pki.server_id)
+    assert client.ssl_host == pki.server_id
+    config["check_hostname"] = False
+    assert SSLClient(config, str(tmp_path / "s.sock")).ssl_host is None
+
+
 # --------------------------------------------------------------------------
 # The handshake runs in the connection's thread, bounded by the timeout
 

@@ -189,6 +189,13 @@ class SSLClient(Client):
             self.ssl_host = _check_optional_str("ssl_host", options["ssl_host"])
         else:
             self.ssl_host = address[0] if type(address) is tuple else None
+        if self.ssl_host is None and self.sslctx.check_hostname:
+            # Fail here, not at every connect() with ssl's vaguer wording.
+            raise ValueError(
+                "ssl_host: None, but sslctx.check_hostname is True: pass "
+                "ssl_host='<name in the server certificate>' (needed for a "
+                "Unix socket address), or use check_hostname=False"
+            )
 
     def __repr__(self) -> str:
         return f"SSLClient(<sslctx>, {self.address!r})"
