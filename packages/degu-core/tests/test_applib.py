@@ -97,14 +97,22 @@ def test_Router_validates_appmap() -> None:
     with pytest.raises(TypeError) as e:
         applib.Router({"foo": "bar"})
     assert str(e.value) == "appmap['foo']: value not callable: 'bar'"
-    with pytest.raises(TypeError) as e:
-        applib.Router({"a": {None: 17}})
-    assert str(e.value) == "appmap['a'][None]: value not callable: 17"
     with pytest.raises(TypeError):
         applib.Router({1: echo})  # type: ignore[dict-item]
     with pytest.raises(ValueError) as e2:
         applib.Router({"caf\xe9": echo})
     assert str(e2.value) == "appmap: bad key: 'caf\xe9'"
+
+
+def test_Router_names_the_offending_key_in_a_nested_appmap() -> None:
+    # SPEC §10: the message is 'appmap[{key!r}]: value not callable: ...'
+    # with the key whose value is bad, at whatever depth it sits.
+    with pytest.raises(TypeError) as e:
+        applib.Router({"a": {None: 17}})
+    assert str(e.value) == "appmap[None]: value not callable: 17"
+    with pytest.raises(TypeError) as e:
+        applib.Router({"a": {"b": {"c": "x"}}})
+    assert str(e.value) == "appmap['c']: value not callable: 'x'"
 
 
 def nested(depth: int) -> dict[Any, Any]:

@@ -101,11 +101,11 @@ def _check_appmap(label: str, appmap: object, depth: int) -> None:
                 raise TypeError(TYPE_ERROR.format(f"{label} key", str, type(key), key))
             if not key.isascii():
                 raise ValueError(f"{label}: bad key: {key!r}")
-        item = f"{label}[{key!r}]"
         if type(value) is dict:
-            _check_appmap(item, value, depth + 1)
+            _check_appmap(f"{label}[{key!r}]", value, depth + 1)
         elif not callable(value):
-            raise TypeError(f"{item}: value not callable: {value!r}")
+            # SPEC §10 names only the key whose value is bad, at any depth.
+            raise TypeError(f"appmap[{key!r}]: value not callable: {value!r}")
 
 
 class Router:
