@@ -541,3 +541,33 @@ def test_Server_logs_a_refused_request_as_one_warning_without_traceback(
     assert "refused request" in refused[0].getMessage()
     assert refused[0].exc_info is None
     assert "400:" in refused[0].getMessage()
+
+
+def test_Server_survives_a_failure_setting_up_one_connection(
+    live_server: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """A per-connection setup error (here SO_PEERCRED) must not end serve_forever."""
+    import degu.server
+
+    real = degu.server._peer_credentials
+    calls = []
+
+    def flaky(sock: socket.socket) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("simulated getsockopt failure")
+        return real(sock)
+
+    monkeypatch.setattr(degu.server, "_peer_credentials", flaky)
+    live = live_server(str(tmp_path / "s.sock"), hello_app, max_connections=1)
+    with socket.socket(socket.AF_UNIX) as first:
+        first.settimeout(5)
+        first.connect(live.address)
+        try:
+            assert first.recv(100) == b""  # closed unanswered
+        except ConnectionResetError:
+            pass
+    # The server still serves, and the failed connection gave its slot back.
+    with Client(live.address).connect() as conn:
+        assert conn.get("/", {}).body.read() == b"hello, world"
+    assert live.thread.is_alive()

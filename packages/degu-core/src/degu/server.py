@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import logging
     import ssl
 
-__all__ = ("SSLServer", "Server", "Session", "Request")  # noqa: RUF022 (SPEC order)
+__all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (SPEC order)
 
 #: Listen backlog: a burst of connections is accepted without SYN retries.
 LISTEN_BACKLOG = 1024
@@ -211,6 +211,7 @@ class Server:
             _logger().warning("Too many connections, rejecting %r", address)
             sock.close()
             return
+        state: ConnectionState | None = None
         try:
             sock.settimeout(self.timeout)
             credentials = None
@@ -227,12 +228,18 @@ class Server:
                 target=self._run_connection, args=(sock, session, state), daemon=True
             )
             thread.start()
-        except BaseException:
-            with self._lock:
-                self._conns.discard(state)
+        except BaseException as e:
+            if state is not None:
+                with self._lock:
+                    self._conns.discard(state)
             self._slots.release()
             sock.close()
-            raise
+            if not isinstance(e, Exception):
+                raise
+            # One connection's set-up failing (a peer reset before a
+            # setsockopt, no thread left to start...) must not end
+            # serve_forever() for every other client.
+            _logger().warning("Could not start connection %r: %r", address, e)
 
     def _wrap_socket(self, sock: socket.socket) -> Any:
         return sock
