@@ -23,6 +23,12 @@ def test_client_and_server_reexport_base_objects() -> None:
     assert base.ResponseType is base.Response
 
 
+def test_server_and_client_all_follow_the_spec_order() -> None:
+    # SPEC §4 and §5 give __all__ exactly.
+    assert server.__all__ == ("Server", "SSLServer", "Session", "Request")
+    assert client.__all__ == ("Client", "SSLClient", "Connection", "Response")
+
+
 def test_Client_default_host_and_base_headers() -> None:
     assert Client(("192.168.1.171", 5984)).host == "192.168.1.171:5984"
     assert Client(("en.wikipedia.org", 80)).host == "en.wikipedia.org"
