@@ -29,6 +29,25 @@ def test_server_and_client_all_follow_the_spec_order() -> None:
     assert client.__all__ == ("Client", "SSLClient", "Connection", "Response")
 
 
+def test_Connection_request_headers_must_be_an_exact_dict(fake_socket: Any) -> None:
+    # SPEC §1.8: headers is an exact dict (TYPE_ERROR), whatever the body and
+    # base headers; from step 5 on the failure closes the connection (§5.4).
+    for headers, body, base_headers in [
+        (None, b"x", None),
+        ([], b"x", None),
+        (None, None, (("host", "a"),)),
+        ((), None, (("host", "a"),)),
+    ]:
+        sock = fake_socket(b"")
+        conn = Connection(sock, base_headers)
+        with pytest.raises(TypeError) as info:
+            conn.request("PUT", "/", headers, body)
+        assert str(info.value) == (
+            f"headers: need a {dict!r}; got a {type(headers)!r}: {headers!r}"
+        )
+        assert conn.closed and sock.closed and sock.sent == b""
+
+
 def test_Client_default_host_and_base_headers() -> None:
     assert Client(("192.168.1.171", 5984)).host == "192.168.1.171:5984"
     assert Client(("en.wikipedia.org", 80)).host == "en.wikipedia.org"

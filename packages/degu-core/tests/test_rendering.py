@@ -146,3 +146,15 @@ def test_render_chunk_size_edge() -> None:
     with pytest.raises(ValueError) as info:
         render_chunk((None, data + b"x"))
     assert str(info.value) == f"need len(data) <= {MAX_IO_SIZE}; got {MAX_IO_SIZE + 1}"
+
+
+def test_set_output_framing_needs_an_exact_dict() -> None:
+    # SPEC §1.8: headers is an exact dict (TYPE_ERROR) for every body type.
+    from degu._bodies import set_output_framing
+
+    for headers in (None, [], ()):
+        with pytest.raises(TypeError) as info:
+            set_output_framing(headers, b"x")  # type: ignore[arg-type]
+        assert str(info.value) == (
+            f"headers: need a {dict!r}; got a {type(headers)!r}: {headers!r}"
+        )

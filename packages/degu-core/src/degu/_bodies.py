@@ -434,6 +434,8 @@ _CHUNKED_BODIES = (ChunkedBody, ChunkedBodyIter)
 
 def set_output_framing(headers: dict[str, Any], body: object) -> None:
     """Set the framing header *body* implies in *headers*, in place (SPEC §1.8)."""
+    if type(headers) is not dict:
+        type_error("headers", dict, headers)
     if body is None:
         return
     kind = type(body)

@@ -16,6 +16,7 @@ from degu._common import (
     METHODS,
     TYPE_ERROR2,
     Response,
+    type_error,
 )
 from degu._parsing import CHUNKED, parse_response, response_body_framing
 from degu._ranges import Range
@@ -106,6 +107,8 @@ class Connection:
                 raise ValueError(
                     f"{reader.buffered} unexpected bytes after the previous response"
                 )
+            if type(headers) is not dict:
+                type_error("headers", dict, headers)
             if self._base_headers is not None:
                 headers.update(self._base_headers)
             set_output_framing(headers, body)
