@@ -29,7 +29,7 @@ __all__ = ("Controller",)
 
 log = logging.getLogger(__name__)
 
-#: Environment variable that, when set (and not empty), replaces the
+#: Environment variable that, when set, replaces the
 #: ``ready_timeout`` argument (the seed's precedence rule).
 TIMEOUT_ENV: Final = "PYTHONASYNCIOCONTROLLERTIMEOUT"
 
@@ -61,9 +61,9 @@ def _check_timeout(value: object, name: str) -> float:
 
 def _resolve_ready_timeout(argument: object) -> float:
     """Apply the seed's rule: the environment variable wins over the argument."""
-    raw = os.environ.get(TIMEOUT_ENV, "")
-    # Like CPython's own PYTHON* variables, an empty value counts as unset.
-    if raw == "":
+    raw = os.environ.get(TIMEOUT_ENV)
+    # SPEC §13: set at all (even to an empty string) means it must parse.
+    if raw is None:
         return _check_timeout(argument, "ready_timeout")
     try:
         seconds = float(raw)
