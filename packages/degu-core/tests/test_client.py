@@ -48,6 +48,24 @@ def test_Connection_request_headers_must_be_an_exact_dict(fake_socket: Any) -> N
         assert conn.closed and sock.closed and sock.sent == b""
 
 
+def test_Connection_methods_take_positional_arguments_only(fake_socket: Any) -> None:
+    # SPEC §5.4: request() and its shortcuts take positional arguments only.
+    conn = Connection(fake_socket(b""), None)
+    calls = [
+        lambda: conn.request("GET", "/", headers={}, body=None),
+        lambda: conn.get("/", headers={}),
+        lambda: conn.head(uri="/", headers={}),
+        lambda: conn.delete("/", headers={}),
+        lambda: conn.put("/", {}, body=b""),
+        lambda: conn.post("/", {}, body=b""),
+        lambda: conn.get_range("/", {}, 0, stop=1),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="positional-only"):
+            call()
+    assert not conn.closed and conn.sock.sent == b""
+
+
 def test_Client_default_host_and_base_headers() -> None:
     assert Client(("192.168.1.171", 5984)).host == "192.168.1.171:5984"
     assert Client(("en.wikipedia.org", 80)).host == "en.wikipedia.org"

@@ -86,7 +86,7 @@ class Connection:
         return f"<degu Connection sock={self._sock!r}>"
 
     def request(
-        self, method: str, uri: str, headers: dict[str, Any], body: Any
+        self, method: str, uri: str, headers: dict[str, Any], body: Any, /
     ) -> Response:
         """Send one request and return its ``Response`` (SPEC §5.4)."""
         if type(method) is not str or method not in METHODS:
@@ -179,28 +179,28 @@ class Connection:
         self._response_body = body
         return Response(status, reason, headers, body)
 
-    def get(self, uri: str, headers: dict[str, Any]) -> Response:
+    def get(self, uri: str, headers: dict[str, Any], /) -> Response:
         """``request('GET', uri, headers, None)``."""
         return self.request("GET", uri, headers, None)
 
-    def head(self, uri: str, headers: dict[str, Any]) -> Response:
+    def head(self, uri: str, headers: dict[str, Any], /) -> Response:
         """``request('HEAD', uri, headers, None)``."""
         return self.request("HEAD", uri, headers, None)
 
-    def delete(self, uri: str, headers: dict[str, Any]) -> Response:
+    def delete(self, uri: str, headers: dict[str, Any], /) -> Response:
         """``request('DELETE', uri, headers, None)``."""
         return self.request("DELETE", uri, headers, None)
 
-    def put(self, uri: str, headers: dict[str, Any], body: Any) -> Response:
+    def put(self, uri: str, headers: dict[str, Any], body: Any, /) -> Response:
         """``request('PUT', uri, headers, body)``."""
         return self.request("PUT", uri, headers, body)
 
-    def post(self, uri: str, headers: dict[str, Any], body: Any) -> Response:
+    def post(self, uri: str, headers: dict[str, Any], body: Any, /) -> Response:
         """``request('POST', uri, headers, body)``."""
         return self.request("POST", uri, headers, body)
 
     def get_range(
-        self, uri: str, headers: dict[str, Any], start: int, stop: int
+        self, uri: str, headers: dict[str, Any], start: int, stop: int, /
     ) -> Response:
         """GET with ``headers['range'] = Range(start, stop)``."""
         value = Range(start, stop)
