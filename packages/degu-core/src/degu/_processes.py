@@ -142,15 +142,18 @@ def start_server_process(
     if method != "fork":
         _check_picklable(method, recipe._asdict() if checked is None else checked)
     bound = START_TIMEOUT if timeout is None else timeout
-    report_r, report_w = ctx.Pipe(duplex=False)
-    life_r, life_w = ctx.Pipe(duplex=False)
-    process = ctx.Process(
-        target=_serve,
-        args=(recipe, report_w, life_r),
-        name="degu-server",
-        daemon=True,
-    )
     with _LOCK:
+        # The pipes are made under the lock too: a child that another thread
+        # forks in between would otherwise inherit this lifeline's write end
+        # before the at-fork hook knows to close it.
+        report_r, report_w = ctx.Pipe(duplex=False)
+        life_r, life_w = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_serve,
+            args=(recipe, report_w, life_r),
+            name="degu-server",
+            daemon=True,
+        )
         _forget_dead_children()
         # Registered before start(): a fork must see (and close) this write end.
         _STARTED[process] = _Owned(os.getpid(), life_w)
