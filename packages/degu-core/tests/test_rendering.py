@@ -158,3 +158,16 @@ def test_set_output_framing_needs_an_exact_dict() -> None:
         assert str(info.value) == (
             f"headers: need a {dict!r}; got a {type(headers)!r}: {headers!r}"
         )
+
+
+def test_render_refuses_a_str_subclass_key_equal_to_a_known_name() -> None:
+    # SPEC §0.1/§1.8: names are exact str, also once a name has been seen;
+    # a subclass could otherwise smuggle a CRLF in through __format__.
+    class Sneaky(str):
+        def __format__(self, spec: str) -> str:
+            return "x-a: 1\r\nevil"
+
+    assert render_response(200, "OK", {"x-a": "1"}).endswith(b"x-a: 1\r\n\r\n")
+    with pytest.raises(TypeError) as info:
+        render_response(200, "OK", {Sneaky("x-a"): "1"})
+    assert str(info.value) == (f"key: need a {str!r}; got a {Sneaky!r}: 'x-a'")

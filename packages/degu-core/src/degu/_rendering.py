@@ -82,7 +82,9 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
     parts = [first]
     if count:
         for key in headers:
-            if key not in _good_keys:
+            # The type test first: a str subclass equal to a cached name must
+            # not skip the exact-type check (its __format__ could inject CRLF).
+            if type(key) is not str or key not in _good_keys:
                 _check_key(key)
         for key in sorted(headers) if count > 1 else headers:
             value = headers[key]
