@@ -571,3 +571,27 @@ def test_Server_survives_a_failure_setting_up_one_connection(
     with Client(live.address).connect() as conn:
         assert conn.get("/", {}).body.read() == b"hello, world"
     assert live.thread.is_alive()
+
+
+def test_Server_and_Client_options_reject_bool_and_keep_their_edges() -> None:
+    # SPEC §14 item 5: TypeError for a wrong type (bool is not an int here),
+    # ValueError out of range; SPEC §4.1/§5.1 defaults and edges.
+    for name in ("max_connections", "max_requests", "timeout"):
+        for flag in (True, False):
+            with pytest.raises(TypeError, match=f"^{name}: need a "):
+                Server(("127.0.0.1", 0), hello_app, **{name: flag})
+    with pytest.raises(TypeError, match="^timeout: need a "):
+        Client(("127.0.0.1", 1), timeout=True)
+    for bad in (-1, 0, 0.0, -0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError):
+            Client(("127.0.0.1", 1), timeout=bad)
+        with pytest.raises(ValueError):
+            Server(("127.0.0.1", 0), hello_app, timeout=bad)
+    with pytest.raises(ValueError, match="^need 1 <= max_requests <= 75000; got 0$"):
+        Server(("127.0.0.1", 0), hello_app, max_requests=0)
+    with Server(("127.0.0.1", 0), hello_app) as s:
+        assert (s.max_connections, s.max_requests, s.timeout) == (50, 1000, 30)
+        assert s.options == {}
+    with Server(("127.0.0.1", 0), hello_app, max_connections=1, max_requests=1) as s:
+        assert (s.max_connections, s.max_requests) == (1, 1)
+    assert Client(("127.0.0.1", 1), timeout=0.001).timeout == 0.001
