@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from degu.base import Body, BodyIter, Request, Session
+from degu.base import Body, BodyIter, Request, Response, Session
 from degu.client import Client
 from degu.server import Server
 
@@ -595,3 +595,63 @@ def test_Server_and_Client_options_reject_bool_and_keep_their_edges() -> None:
     with Server(("127.0.0.1", 0), hello_app, max_connections=1, max_requests=1) as s:
         assert (s.max_connections, s.max_requests) == (1, 1)
     assert Client(("127.0.0.1", 1), timeout=0.001).timeout == 0.001
+
+
+def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
+    # SPEC §3.2/§3.3: the exceptions behind the 500s (logged by the server).
+    from degu._reader import Reader
+    from degu._serving import _check_response
+
+    with pytest.raises(TypeError, match="^response: need a <class 'tuple'>"):
+        _check_response([200, "OK", {}, None], "GET", None)
+    with pytest.raises(ValueError) as info:
+        _check_response((200, "OK", {}), "GET", None)
+    assert str(info.value) == "response: need a 4-tuple; got a 3-tuple"
+    with pytest.raises(TypeError) as tinfo:
+        _check_response((200, "OK", {}, b"x"), "HEAD", None)
+    assert str(tinfo.value) == (
+        "request method is HEAD, but response body is not None: <class 'bytes'>"
+    )
+    body = Body._new(Reader(fake_socket(b"abc")), 3)
+    with pytest.raises(ValueError) as info:
+        _check_response((200, "OK", {}, None), "PUT", body)
+    assert str(info.value) == "request body not consumed: Body(<reader>, 3)"
+    # Checked before the HEAD rule (SPEC §4.6 order).
+    with pytest.raises(ValueError, match="^request body not consumed"):
+        _check_response((200, "OK", {}, b"x"), "HEAD", body)
+    ok = (200, "OK", {"connection": "close"}, None)
+    assert _check_response(ok, "PUT", body) is ok  # documented departure
+    assert _check_response(Response(404, "Not Found", {}, None), "GET", None) == (
+        404,
+        "Not Found",
+        {},
+        None,
+    )
+
+
+def test_Server_logs_each_connection_in_the_SPEC_format(live_server: Any, caplog):
+    # SPEC §4.7: per connection, never per request.
+    import logging
+
+    def wait_for(text: str) -> list[logging.LogRecord]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            found = [r for r in caplog.records if text in r.getMessage()]
+            if found:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"no log record with {text!r}")
+
+    with caplog.at_level(logging.INFO, logger="degu.server"):
+        live = live_server(("127.0.0.1", 0), hello_app, max_requests=2)
+        with Client(live.address).connect() as conn:
+            peer = repr(conn.sock.getsockname())
+            for _ in range(2):
+                assert conn.get("/", {}).body.read() == b"hello, world"
+            done = wait_for("Handled")
+        infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        assert f"+ {peer} New connection" in infos
+        assert [r.getMessage() for r in done] == [
+            f"- {peer} Handled 2 requests: max_requests"
+        ]
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
