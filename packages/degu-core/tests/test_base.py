@@ -212,3 +212,36 @@ def test_Session() -> None:
         ValueError, match="^need 0 <= max_requests <= 75000; got 75001$"
     ):
         Session("x", None, 75001)
+
+
+def test_ChunkedBody_read_total_edge() -> None:
+    # SPEC §2.6: read() joins at most MAX_IO_SIZE bytes; one more is an error.
+    half = MAX_IO_SIZE // 2
+
+    def chunked(*sizes: int) -> io.BytesIO:
+        parts = [b"%x\r\n" % n + b"x" * n + b"\r\n" for n in sizes]
+        return io.BytesIO(b"".join(parts) + b"0\r\n\r\n")
+
+    body = ChunkedBody(chunked(half, half))
+    assert len(body.read()) == MAX_IO_SIZE and body.state == 2
+    body = ChunkedBody(chunked(half, half, 1))
+    with pytest.raises(ValueError) as info:
+        body.read()
+    assert str(info.value) == (
+        f"chunks exceed MAX_IO_SIZE: {MAX_IO_SIZE + 1} > {MAX_IO_SIZE}"
+    )
+    assert body.state == 3
+
+
+def test_content_length_edge_for_Body_and_BodyIter() -> None:
+    # SPEC §2.5/§2.7: 0 <= content_length <= MAX_LENGTH, exact int.
+    assert Body(io.BytesIO(), MAX_LENGTH).content_length == MAX_LENGTH
+    assert BodyIter([], MAX_LENGTH).content_length == MAX_LENGTH
+    for cls, first in ((Body, io.BytesIO()), (BodyIter, [])):
+        with pytest.raises(ValueError) as info:
+            cls(first, MAX_LENGTH + 1)
+        assert str(info.value) == (
+            f"need 0 <= content_length <= {MAX_LENGTH}; got {MAX_LENGTH + 1}"
+        )
+        with pytest.raises(TypeError, match="^content_length: need a <class 'int'>"):
+            cls(first, True)
