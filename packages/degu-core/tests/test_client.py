@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -64,6 +65,21 @@ def test_Connection_methods_take_positional_arguments_only(fake_socket: Any) -> 
         with pytest.raises(TypeError, match="positional-only"):
             call()
     assert not conn.closed and conn.sock.sent == b""
+
+
+def test_Connection_refuses_a_used_body_before_sending(fake_socket: Any) -> None:
+    # SPEC §2.4: write_to() needs READY; checked before the preamble goes out
+    # so the server never sees a request cut short (SPEC §14 item 13 spirit).
+    from degu.base import BodyIter
+
+    body = BodyIter([b"ab"], 2)
+    body.write_to(io.BytesIO())
+    sock = fake_socket(b"")
+    conn = Connection(sock, None)
+    with pytest.raises(ValueError) as info:
+        conn.put("/", {}, body)
+    assert str(info.value) == "BodyIter.state == BODY_CONSUMED, already consumed"
+    assert conn.closed and sock.sent == b""
 
 
 def test_Client_default_host_and_base_headers() -> None:

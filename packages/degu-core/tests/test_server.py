@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import threading
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from degu.base import Body, BodyIter, Request, Response, Session
+from degu.base import Body, BodyIter, ChunkedBodyIter, Request, Response, Session
 from degu.client import Client
 from degu.server import Server
 
@@ -655,3 +656,25 @@ def test_Server_logs_each_connection_in_the_SPEC_format(live_server: Any, caplog
             f"- {peer} Handled 2 requests: max_requests"
         ]
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_Server_answers_500_for_a_response_body_already_used(live_server: Any) -> None:
+    # SPEC §2.4 (write_to needs READY) + §14 item 13: a body that cannot be
+    # written is refused before the preamble, so the peer gets a clean 500
+    # instead of a preamble promising bytes that never come.
+    used = BodyIter([b"hi"], 2)
+    used.write_to(io.BytesIO())
+    chunked = ChunkedBodyIter([(None, b"")])
+    chunked.write_to(io.BytesIO())
+    bodies = [used, chunked]
+
+    def app(session: Session, request: Request, api: Any) -> Any:
+        return (200, "OK", {}, bodies.pop(0))
+
+    live = live_server(("127.0.0.1", 0), app)
+    for _ in range(2):
+        reply = raw_exchange(live.address, b"GET / HTTP/1.1\r\n\r\n")
+        assert reply == (
+            b"HTTP/1.1 500 Internal Server Error\r\n"
+            b"connection: close\r\ncontent-length: 0\r\n\r\n"
+        )

@@ -452,6 +452,10 @@ def set_output_framing(headers: dict[str, Any], body: object) -> None:
         value, key, other = "chunked", "transfer-encoding", "content-length"
     else:
         raise TypeError(f"bad body type: {kind!r}: {body!r}")
+    if kind is not bytes and body._state != BODY_READY:  # type: ignore[attr-defined]
+        # write_to() would refuse it after the preamble went out: refuse it
+        # now, while a 500 (or nothing at all) can still be sent (SPEC §14.13).
+        raise state_error(kind.__name__, body._state)  # type: ignore[attr-defined]
     if key in headers:
         given = headers[key]
         if given != value:
