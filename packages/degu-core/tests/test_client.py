@@ -206,6 +206,17 @@ def test_Connection_closes_after_connection_close(fake_socket: Any) -> None:
     assert conn.closed
 
 
+@pytest.mark.parametrize("value", [b"Close", b"upgrade, close"])
+def test_Connection_connection_close_is_a_case_insensitive_token(
+    fake_socket: Any, value: bytes
+) -> None:
+    data = b"HTTP/1.1 200 OK\r\nConnection: " + value + b"\r\ncontent-length: 0\r\n\r\n"
+    conn = Connection(fake_socket(data), None)
+    r = conn.get("/", {})
+    assert r.body.read() == b""
+    assert conn.closed
+
+
 def test_Connection_bad_response_closes(fake_socket: Any) -> None:
     conn = Connection(fake_socket(b"HTTP/1.1 200 OK\r\nA: 1\r\na: 2\r\n\r\n"), None)
     with pytest.raises(ValueError, match="^duplicate header: "):
@@ -271,3 +282,4 @@ def test_Client_timeout_bounds_a_silent_server_with_kernel_timeouts() -> None:
             assert 0.25 <= time.monotonic() - start < 3
             assert conn.closed
         listener.accept()[0].close()
+

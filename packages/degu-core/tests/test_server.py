@@ -238,6 +238,19 @@ def test_Server_connection_close_is_honoured(live_server: Any) -> None:
     assert reply == b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nhello, world"
 
 
+@pytest.mark.parametrize("value", [b"Close", b"CLOSE", b"keep-alive, close"])
+def test_Server_connection_close_is_a_case_insensitive_token(
+    live_server: Any, value: bytes
+) -> None:
+    """RFC 9110 §7.6.1: connection options are case-insensitive list tokens."""
+    live = live_server(("127.0.0.1", 0), hello_app)
+    reply = raw_exchange(
+        live.address,
+        b"GET / HTTP/1.1\r\nConnection: " + value + b"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+    )
+    assert reply == b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nhello, world"
+
+
 def test_Server_app_may_skip_the_body_with_connection_close(live_server: Any) -> None:
     """An unread body is fine when the response says connection: close."""
     sessions: list[Session] = []

@@ -114,3 +114,17 @@ def state_error(cls_name: str, state: int) -> ValueError:
     else:
         what = "cannot be used"
     return ValueError(f"{cls_name}.state == {STATE_NAMES[state]}, {what}")
+
+
+def wants_close(headers: dict[str, Any]) -> bool:
+    """Whether a ``connection`` header asks to close the connection.
+
+    Connection options are case-insensitive tokens in a comma-separated list
+    (RFC 9110 §7.6.1), so ``Close`` and ``keep-alive, close`` count too.
+    """
+    value = headers.get("connection")
+    if value == "close":  # the usual spelling, without splitting
+        return True
+    if type(value) is not str:
+        return False
+    return "close" in (token.strip().lower() for token in value.split(","))

@@ -17,6 +17,7 @@ from degu._common import (
     TYPE_ERROR2,
     Response,
     type_error,
+    wants_close,
 )
 from degu._parsing import CHUNKED, parse_response, response_body_framing
 from degu._ranges import Range
@@ -168,10 +169,7 @@ class Connection:
             body = ChunkedBody(reader)
         else:
             body = Body._new(reader, n)
-        if (
-            headers.get("connection") == "close"
-            or req_headers.get("connection") == "close"
-        ):
+        if wants_close(headers) or wants_close(req_headers):
             if body is None:
                 reader.close()
             else:

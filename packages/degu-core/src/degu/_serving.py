@@ -13,7 +13,13 @@ import socket
 from time import monotonic
 
 from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import BODY_CONSUMED, JOIN_BODY_MAX, TYPE_ERROR2, Response
+from degu._common import (
+    BODY_CONSUMED,
+    JOIN_BODY_MAX,
+    TYPE_ERROR2,
+    Response,
+    wants_close,
+)
 from degu._parsing import (
     CHUNKED,
     parse_request,
@@ -132,7 +138,7 @@ def _check_response(
     if (
         req_body is not None
         and req_body._state != BODY_CONSUMED
-        and (type(headers) is not dict or headers.get("connection") != "close")
+        and (type(headers) is not dict or not wants_close(headers))
     ):
         if not req_body._refused:
             raise ValueError(f"request body not consumed: {req_body!r}")
@@ -238,13 +244,13 @@ def serve_requests(
                 rbody.write_to(big_writer)
             if toggle:
                 sock.settimeout(None)
-        if rheaders.get("connection") == "close":
+        if wants_close(rheaders):
             # The app ends the connection; what is left of an unread request
             # body is drained briefly so our response is not lost to a RST.
             session._close("connection: close")
             if body is not None and body._state != BODY_CONSUMED:
                 linger_close(sock)
-        elif headers.get("connection") == "close":
+        elif wants_close(headers):
             # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
             session._close("connection: close")
         elif status >= 400 and status not in KEEP_OPEN_ERRORS:
