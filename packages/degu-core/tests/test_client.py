@@ -283,3 +283,33 @@ def test_Client_timeout_bounds_a_silent_server_with_kernel_timeouts() -> None:
             assert conn.closed
         listener.accept()[0].close()
 
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("x y", "1", "name: need 1-32 of a-z, 0-9 and '-'; got 'x y'"),
+        ("x_y", "1", "name: need 1-32 of a-z, 0-9 and '-'; got 'x_y'"),
+        ("x" * 33, "1", "name: need 1-32 of a-z, 0-9 and '-'; got '" + "x" * 33 + "'"),
+        ("x-a", "", "value: need non-empty printable ASCII; got ''"),
+        (
+            "x-a",
+            "a\r\nb: c",
+            "value: need non-empty printable ASCII; got 'a\\r\\nb: c'",
+        ),
+        ("x-a", "caf\u00e9", "value: need non-empty printable ASCII; got 'caf\u00e9'"),
+    ],
+)
+def test_Client_set_base_header_refuses_what_no_request_could_send(
+    name: str, value: str, error: str
+) -> None:
+    c = Client(("127.0.0.1", 8080))
+    with pytest.raises(ValueError) as e:
+        c.set_base_header(name, value)
+    assert str(e.value) == error
+    assert c.base_headers == (("host", "127.0.0.1:8080"),)
+
+
+def test_Client_set_base_header_accepts_the_longest_name() -> None:
+    c = Client(("127.0.0.1", 8080), host=None)
+    c.set_base_header("x" * 32, "v")
+    assert c.base_headers == (("x" * 32, "v"),)

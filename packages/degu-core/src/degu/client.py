@@ -15,6 +15,9 @@ from degu._common import TYPE_ERROR
 from degu._timeouts import set_kernel_timeouts
 from degu.base import Connection, Response
 
+# The characters of an outgoing header name (SPEC §1.2).
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
@@ -117,11 +120,19 @@ class Client:
             raise TypeError(TYPE_ERROR.format("name", str, type(name), name))
         if name != name.lower() or not name:
             raise ValueError(f"name must be lowercase; got {name!r}")
+        # Checked now, as every request would check it: a bad base header
+        # would otherwise make each later request fail and close.
+        if len(name) > 32 or name.strip(_NAME_CHARS):
+            raise ValueError(f"name: need 1-32 of a-z, 0-9 and '-'; got {name!r}")
         if value is None:
             self._headers.pop(name, None)
         else:
             if type(value) is not str:
                 raise TypeError(TYPE_ERROR.format("value", str, type(value), value))
+            if not (value and value.isascii() and value.isprintable()):
+                raise ValueError(
+                    f"value: need non-empty printable ASCII; got {value!r}"
+                )
             self._headers[name] = value
         self.base_headers = self._build_base_headers()
 
