@@ -9,18 +9,17 @@ from __future__ import annotations
 from degu._common import check_length
 
 
-class Range:
-    """A single ``bytes=START-END`` range, as ``Range(start, stop)``."""
+class _Span:
+    """What both range values share: read-only offsets, and comparison rules.
+
+    Equal to another value of the very same class with the same fields, or to
+    its own wire form as a ``str``; comparing with anything else raises
+    ``TypeError`` (SPEC §2.9); ordering is unsupported and values are unhashable.
+    """
 
     __slots__ = ("_start", "_stop")
-
-    def __init__(self, start: int, stop: int) -> None:
-        check_length("start", start)
-        check_length("stop", stop)
-        if start >= stop:
-            raise ValueError(f"need start < stop; got {start} >= {stop}")
-        self._start = start
-        self._stop = stop
+    _start: int
+    _stop: int
 
     @property
     def start(self) -> int:
@@ -32,23 +31,40 @@ class Range:
         """End offset (exclusive), like a slice."""
         return self._stop
 
-    def __repr__(self) -> str:
-        return f"Range({self._start}, {self._stop})"
+    def _fields(self) -> tuple[int, ...]:
+        return (self._start, self._stop)
 
-    def __str__(self) -> str:
-        return f"bytes={self._start}-{self._stop - 1}"
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self._fields()}"
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is Range:
-            return self._start == other._start and self._stop == other._stop
+        if type(other) is type(self):
+            return self._fields() == other._fields()
         if type(other) is str:
             return str(self) == other
-        raise TypeError(f"cannot compare Range() with {type(other)!r}")
+        raise TypeError(f"cannot compare {type(self).__name__}() with {type(other)!r}")
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class Range(_Span):
+    """A single ``bytes=START-END`` range, as ``Range(start, stop)``."""
+
+    __slots__ = ()
+
+    def __init__(self, start: int, stop: int) -> None:
+        check_length("start", start)
+        check_length("stop", stop)
+        if start >= stop:
+            raise ValueError(f"need start < stop; got {start} >= {stop}")
+        self._start = start
+        self._stop = stop
+
+    def __str__(self) -> str:
+        return f"bytes={self._start}-{self._stop - 1}"
 
     def _check_total(self, total: int) -> None:
         check_length("total", total)
@@ -66,10 +82,10 @@ class Range:
         return ContentRange(self._start, min(self._stop, total), total)
 
 
-class ContentRange:
+class ContentRange(_Span):
     """A ``bytes START-END/TOTAL`` value, as ``ContentRange(start, stop, total)``."""
 
-    __slots__ = ("_start", "_stop", "_total")
+    __slots__ = ("_total",)
 
     def __init__(self, start: int, stop: int, total: int) -> None:
         check_length("start", start)
@@ -84,38 +100,12 @@ class ContentRange:
         self._total = total
 
     @property
-    def start(self) -> int:
-        """First byte offset (inclusive)."""
-        return self._start
-
-    @property
-    def stop(self) -> int:
-        """End offset (exclusive)."""
-        return self._stop
-
-    @property
     def total(self) -> int:
         """Size of the whole resource."""
         return self._total
 
-    def __repr__(self) -> str:
-        return f"ContentRange({self._start}, {self._stop}, {self._total})"
+    def _fields(self) -> tuple[int, ...]:
+        return (self._start, self._stop, self._total)
 
     def __str__(self) -> str:
         return f"bytes {self._start}-{self._stop - 1}/{self._total}"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is ContentRange:
-            return (self._start, self._stop, self._total) == (
-                other._start,
-                other._stop,
-                other._total,
-            )
-        if type(other) is str:
-            return str(self) == other
-        raise TypeError(f"cannot compare ContentRange() with {type(other)!r}")
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
