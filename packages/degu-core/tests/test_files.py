@@ -179,8 +179,7 @@ def test_discard_body_limit_edges() -> None:
     assert ok.state == 2
     big = Body(io.BytesIO(b"x" * (limit + 1)), limit + 1)
     assert _discard.discard_body(big) is False
-    assert big.state == 0  # not a byte read: the server answers 413 and closes
-    assert big._refused and not ok._refused
+    assert big.state == 0  # not a byte read: the app answers 413 and closes
 
     def chunked(total: int) -> ChunkedBody:
         half = total // 2
@@ -197,8 +196,23 @@ def test_discard_body_limit_edges() -> None:
     assert c.state == 2
     c = chunked(limit + 1)
     assert _discard.discard_body(c) is False
-    assert c.state != 2 and c._refused
+    assert c.state != 2
     assert _discard.discard_body(None) is True
+
+
+def test_refuse_body_answers_413_and_close_past_the_limit() -> None:
+    limit = _discard.MAX_DISCARD
+    answer = (405, "Method Not Allowed", {}, None)
+    ok = Body(io.BytesIO(b"x" * limit), limit)
+    assert _discard.refuse_body(ok, answer) is answer
+    big = Body(io.BytesIO(b"x" * (limit + 1)), limit + 1)
+    assert _discard.refuse_body(big, answer) == (
+        413,
+        "Content Too Large",
+        {"connection": "close", "content-length": 0},
+        None,
+    )
+    assert big.state == 0
 
 
 def test_FilesApp_range_gives_206(app: FilesApp) -> None:

@@ -89,7 +89,7 @@ def _read_exact(readinto: Callable[[Any], int], size: int) -> bytes:
 
 
 class _InputBody:
-    __slots__ = ("_reader", "_readinto", "_refused", "_rfile", "_state")
+    __slots__ = ("_reader", "_readinto", "_rfile", "_state")
 
     def __init__(self, rfile: Any) -> None:
         self._readinto = _method(rfile, "readinto")
@@ -98,7 +98,6 @@ class _InputBody:
         self._state = BODY_READY
         # Set by degu._discard when the app gave up on a too-big body: the
         # server then answers 413 and closes instead of 500 (SPEC §3.2).
-        self._refused = False
 
     @property
     def rfile(self) -> Any:
@@ -160,7 +159,6 @@ class Body(_InputBody):
         self._readinto = reader.readinto
         self._rfile = self._reader = reader
         self._state = BODY_READY
-        self._refused = False
         self._content_length = self._remaining = content_length
         return self
 

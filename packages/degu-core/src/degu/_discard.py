@@ -5,17 +5,16 @@ The server refuses to answer a request whose body was not consumed (SPEC
 ``FilesApp`` would never learn it got a 405.  The applib apps therefore read
 and drop such a body before answering, but only up to :data:`MAX_DISCARD`
 bytes: reading an attacker's endless upload would tie up a connection slot
-for nothing.  Past that limit the body is left unread and marked refused:
-the server then answers ``413 Content Too Large`` with ``connection: close``
-instead of the app's response, and closes the connection (instead of the
-500 an unread body otherwise gets, SPEC §14 item 10).
+for nothing.  Past that limit the body is left unread and the app answers
+``413 Content Too Large`` with ``connection: close`` (:func:`refuse_body`):
+the server lets an unread body pass when the response closes the connection.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ("MAX_DISCARD", "discard_body")
+__all__ = ("MAX_DISCARD", "discard_body", "refuse_body")
 
 #: Most request-body bytes an applib app reads and drops to answer cleanly.
 MAX_DISCARD = 1048576
@@ -24,22 +23,28 @@ _READ_SIZE = 65536
 _BODY_CONSUMED = 2
 
 
+def refuse_body(body: Any, response: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The app's bodiless *response*, after dropping an unwanted *body*.
+
+    A body over :data:`MAX_DISCARD` is left unread, and the answer becomes
+    ``413 Content Too Large`` with ``connection: close`` instead.
+    """
+    if discard_body(body):
+        return response
+    return (
+        413,
+        "Content Too Large",
+        {"connection": "close", "content-length": 0},
+        None,
+    )
+
+
 def discard_body(body: Any) -> bool:
     """Read and drop ``body`` when it holds at most :data:`MAX_DISCARD` bytes.
 
-    Returns:
-        ``True`` when the body is now consumed (or was ``None``), ``False``
-        when it is larger than the limit and was left (partly) unread; it is
-        then marked refused, so that a Degu server answers 413 and closes.
+    Returns ``True`` when the body is now consumed (or was ``None``), ``False``
+    when it is larger than the limit and was left (partly) unread.
     """
-    if _drain(body):
-        return True
-    if hasattr(body, "_refused"):
-        body._refused = True
-    return False
-
-
-def _drain(body: Any) -> bool:
     if body is None or body.state == _BODY_CONSUMED:
         return True
     if body.chunked:

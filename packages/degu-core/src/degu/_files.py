@@ -25,7 +25,7 @@ import os
 import stat
 from typing import Any
 
-from degu._discard import discard_body
+from degu._discard import refuse_body
 from degu.base import Body, Range
 
 __all__ = ("FilesApp",)
@@ -194,8 +194,9 @@ class FilesApp:
     def __call__(self, session: Any, request: Any, api: Any) -> Any:
         """Answer one request with a file, a redirect or an error status."""
         if request.method not in ("GET", "HEAD"):
-            discard_body(request.body)
-            return _empty(405, "Method Not Allowed", allow="GET, HEAD")
+            return refuse_body(
+                request.body, _empty(405, "Method Not Allowed", allow="GET, HEAD")
+            )
         path: list[str] = list(request.path)
         if ".." in path:
             return _empty(400, "Bad Request")

@@ -112,16 +112,6 @@ def send_error(sock: Any, status: int) -> None:
     linger_close(sock)
 
 
-def _too_big_response() -> tuple[Any, ...]:
-    # A fresh dict every time: the response headers are the app's to mutate.
-    return (
-        413,
-        "Content Too Large",
-        {"connection": "close", "content-length": 0},
-        None,
-    )
-
-
 def _check_response(
     response: object, method: str, req_body: Body | ChunkedBody | None
 ) -> tuple[Any, ...]:
@@ -133,16 +123,13 @@ def _check_response(
     status, _reason, headers, body = response
     if type(status) is int and 100 <= status < 200:
         raise ValueError(f"response status {status} is not a final status")
-    # An app may leave the request body unread if it also closes the
-    # connection; a body degu._discard found too big to drain gets 413 + close.
+    # An app may leave the request body unread if it also closes the connection.
     if (
         req_body is not None
         and req_body._state != BODY_CONSUMED
         and (type(headers) is not dict or not wants_close(headers))
     ):
-        if not req_body._refused:
-            raise ValueError(f"request body not consumed: {req_body!r}")
-        return _too_big_response()
+        raise ValueError(f"request body not consumed: {req_body!r}")
     if body is not None:
         if method == "HEAD":
             raise TypeError(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from degu._discard import MAX_DISCARD as MAX_DISCARD
-from degu._discard import discard_body
+from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
 from degu.base import Connection, Request, Session
 
@@ -86,8 +86,7 @@ class MethodFilter:
         """Forward an allowed request to the app, refuse the others."""
         if self.allowed_methods.isallowed(request.method):
             return self.app(session, request, api)
-        discard_body(request.body)
-        return (405, "Method Not Allowed", {}, None)
+        return refuse_body(request.body, (405, "Method Not Allowed", {}, None))
 
 
 def _check_appmap(label: str, appmap: object, depth: int) -> None:
@@ -133,8 +132,7 @@ class Router:
         while type(handler) is dict:
             key = request.shift_path()
             if key not in handler:
-                discard_body(request.body)
-                return (410, "Gone", {}, None)
+                return refuse_body(request.body, (410, "Gone", {}, None))
             handler = handler[key]
         return handler(session, request, api)
 
