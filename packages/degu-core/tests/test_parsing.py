@@ -28,6 +28,7 @@ from degu._parsing import (
 )
 from degu._reader import Reader
 from degu._rendering import render_request, render_response
+from degu._stream import Budget, ObjectStream
 from degu.base import ContentRange, Range
 
 TRAILER = b"PUT /next HTTP/1.1\r\n"
@@ -42,8 +43,8 @@ def replay(fake_socket: Any, raw: bytes, parse: Any) -> Any:
         (fake_socket(raw, split=1), b""),
         (fake_socket(raw + TRAILER), TRAILER),
     ]:
-        reader = Reader(sock)
-        results.append(parse(reader.read_preamble("empty")))
+        reader = Reader(ObjectStream(sock))
+        results.append(parse(reader.read_preamble("empty", Budget(5))))
         assert reader.buffered == len(extra)
     assert all(r == results[0] for r in results), results
     return results[0]
@@ -55,7 +56,7 @@ def replay_error(fake_socket: Any, raw: bytes, parse: Any, exc: Any, msg: str) -
     assert str(info.value) == msg
     for sock in (fake_socket(raw, split=1), fake_socket(raw + TRAILER)):
         with pytest.raises(exc) as info:
-            parse(Reader(sock).read_preamble("empty"))
+            parse(Reader(ObjectStream(sock)).read_preamble("empty", Budget(5)))
         assert str(info.value) == msg
 
 
@@ -320,10 +321,20 @@ def test_request_body_framing() -> None:
 
 
 def test_response_body_framing() -> None:
-    assert response_body_framing("HEAD", {"content-length": 5}) is None
-    assert response_body_framing("GET", {"content-length": 0}) == 0
-    assert response_body_framing("GET", {"transfer-encoding": "chunked"}) == CHUNKED
-    assert response_body_framing("GET", {}) is None
+    assert response_body_framing("HEAD", 200, {"content-length": 5}) is None
+    assert response_body_framing("GET", 200, {"content-length": 0}) == 0
+    chunked = {"transfer-encoding": "chunked"}
+    assert response_body_framing("GET", 200, chunked) == CHUNKED
+    assert response_body_framing("GET", 200, {}) is None
+
+
+@pytest.mark.parametrize("status", [100, 101, 103, 204, 304])
+def test_response_body_framing_no_body_whatever_the_headers(status: int) -> None:
+    """RFC 9112 §6.3: 1xx, 204 and 304 end with their preamble."""
+    assert response_body_framing("GET", status, {"content-length": 5}) is None
+    assert (
+        response_body_framing("GET", status, {"transfer-encoding": "chunked"}) is None
+    )
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,13 @@ def refused(address: Any) -> None:
 
 
 @pytest.mark.slow
-def test_soak_threads_and_fds_return_to_baseline(live_server: Any) -> None:
+def test_soak_threads_and_fds_return_to_baseline(
+    live_server: Any, monkeypatch: Any
+) -> None:
+    import degu._pool
+
+    # Idle workers leave after IDLE_EXIT: make that quick here.
+    monkeypatch.setattr(degu._pool, "IDLE_EXIT", 0.2)
     live = live_server(("127.0.0.1", 0), app, max_requests=MAX_REQUESTS,
                        max_connections=THREADS * 2, timeout=10)  # fmt: skip
     base_threads, base_fds = threading.active_count(), open_fds()

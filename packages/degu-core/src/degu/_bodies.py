@@ -17,6 +17,8 @@ from degu._common import (
     BODY_ERROR,
     BODY_READY,
     BODY_STARTED,
+    CHUNK_DATA_PER_FRAMING_BYTE,
+    CHUNK_FRAMING_ALLOWANCE,
     IO_SIZE,
     MAX_IO_SIZE,
     MAX_LINE_LEN,
@@ -96,8 +98,6 @@ class _InputBody:
         self._rfile = rfile
         self._reader = rfile if type(rfile) is Reader else None
         self._state = BODY_READY
-        # Set by degu._discard when the app gave up on a too-big body: the
-        # server then answers 413 and closes instead of 500 (SPEC §3.2).
 
     @property
     def rfile(self) -> Any:
@@ -109,11 +109,13 @@ class _InputBody:
         """0 READY, 1 STARTED, 2 CONSUMED or 3 ERROR (one-way)."""
         return self._state
 
-    def _fail(self) -> None:
-        # SPEC §2.4: an error poisons the body and the connection under it.
+    def _fail(self, status: int | None = None) -> None:
+        # An error poisons the body and the connection under it; *status* is
+        # the answer a server owes the peer for it (400 bad framing, 413 too
+        # much), None when the peer is gone or too slow.
         self._state = BODY_ERROR
         if self._reader is not None:
-            self._reader.close()
+            self._reader.fail(status)
 
     def _read(self, size: int) -> bytes:
         try:
@@ -240,14 +242,24 @@ class Body(_InputBody):
 
 
 class ChunkedBody(_InputBody):
-    """A chunk-encoded body read from *rfile*, chunk extensions preserved."""
+    """A chunk-encoded body read from *rfile*, chunk extensions preserved.
 
-    __slots__ = ("_readline",)
+    Framing is paid for with data: beyond :data:`CHUNK_FRAMING_ALLOWANCE`
+    bytes of size lines and CRLFs, a body may spend one framing byte per
+    :data:`CHUNK_DATA_PER_FRAMING_BYTE` data bytes; past that it is refused
+    (bad framing, status 400).  So a body of one-byte chunks costs time and
+    memory in proportion to its data, not to its chunk count
+    (docs/explanation/limits.rst, "Chunked bodies").
+    """
+
+    __slots__ = ("_data_bytes", "_framing_bytes", "_readline")
     chunked = True
 
     def __init__(self, rfile: Any) -> None:
         self._readline = _method(rfile, "readline")
         super().__init__(rfile)
+        self._framing_bytes = 0
+        self._data_bytes = 0
 
     def __repr__(self) -> str:
         return f"ChunkedBody({self._rname()})"
@@ -258,13 +270,27 @@ class ChunkedBody(_InputBody):
             if type(line) is not bytes or len(line) > MAX_LINE_LEN:
                 raise ValueError(f"bad chunk line: {line!r}")
             size, ext = parse_chunk_line(line)
+        except ValueError:
+            self._fail(400)
+            raise
         except BaseException:
             self._fail()
             raise
+        self._framing_bytes += len(line) + 2
+        self._data_bytes += size
+        allowed = (
+            CHUNK_FRAMING_ALLOWANCE + self._data_bytes // CHUNK_DATA_PER_FRAMING_BYTE
+        )
+        if self._framing_bytes > allowed:
+            self._fail(400)
+            raise ValueError(
+                f"chunk framing exceeds its allowance: {self._framing_bytes} bytes "
+                f"of framing for {self._data_bytes} bytes of data"
+            )
         data = self._read(size) if size else b""
         end = self._read(2)
         if end != b"\r\n":
-            self._fail()
+            self._fail(400)
             raise ValueError(f"bad chunk data termination: {end!r}")
         if size == 0:
             self._consumed()
@@ -282,16 +308,18 @@ class ChunkedBody(_InputBody):
         if self._state > BODY_STARTED:
             raise state_error("ChunkedBody", self._state)
         self._state = BODY_STARTED
-        parts = []
-        total = 0
+        # One growing buffer: memory in proportion to the data, not to the
+        # number of chunks (a list of a million one-byte objects is ~100 MB).
+        out = bytearray()
         while self._state == BODY_STARTED:
             data = self._next()[1]
-            total += len(data)
-            if total > MAX_IO_SIZE:
-                self._fail()
-                raise ValueError(f"chunks exceed MAX_IO_SIZE: {total} > {MAX_IO_SIZE}")
-            parts.append(data)
-        return b"".join(parts)
+            if len(out) + len(data) > MAX_IO_SIZE:
+                self._fail(413)
+                raise ValueError(
+                    f"chunks exceed MAX_IO_SIZE: {len(out) + len(data)} > {MAX_IO_SIZE}"
+                )
+            out += data
+        return bytes(out)
 
     def __iter__(self) -> Iterator[Chunk]:
         if self._state != BODY_READY:

@@ -20,6 +20,8 @@ __all__ = [
     "BODY_READY",
     "BODY_STARTED",
     "BUF_LEN",
+    "CHUNK_DATA_PER_FRAMING_BYTE",
+    "CHUNK_FRAMING_ALLOWANCE",
     "IO_SIZE",
     "MAX_CL_LEN",
     "MAX_HEADER_COUNT",
@@ -49,6 +51,10 @@ IO_SIZE = 1048576
 #: Bytes bodies up to this size go out in the same send as their preamble
 #: (one syscall, and no Nagle/delayed-ACK stall between two small writes).
 JOIN_BODY_MAX = 65536
+#: Bytes of chunk framing (size lines and CRLFs) any chunked body may use ...
+CHUNK_FRAMING_ALLOWANCE = 65536
+#: ... and beyond it, one framing byte per this many bytes of chunk data.
+CHUNK_DATA_PER_FRAMING_BYTE = 16
 #: Max single read, chunk size, bytes body, and ChunkedBody.read() total.
 MAX_IO_SIZE = 16777216
 

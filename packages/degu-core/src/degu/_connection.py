@@ -1,14 +1,20 @@
-"""``Connection``: one client connection to an HTTP server (SPEC §5.4).
+"""``Connection``: one client connection to an HTTP server.
 
 Requests are strictly sequential.  The response side is as strict as the
 server is about requests: a response is only ever handed to the request that
 caused it, and anything that could desynchronise the stream closes the
-connection instead (SPEC §14 item 13).
+connection instead (docs/reference/client.rst).
+
+Time is bounded per message, as on the server (docs/explanation/limits.rst):
+``timeout`` bounds the whole response preamble, and a request or response
+body may keep us waiting ``timeout`` plus one second per ``min_rate`` bytes.
 """
 
 from __future__ import annotations
 
-from degu._bodies import Body, ChunkedBody, api, set_output_framing, write_all
+import socket
+
+from degu._bodies import Body, ChunkedBody, api, set_output_framing
 from degu._common import (
     BODY_CONSUMED,
     BODY_METHODS,
@@ -23,12 +29,16 @@ from degu._parsing import CHUNKED, parse_response, response_body_framing
 from degu._ranges import Range
 from degu._reader import Reader
 from degu._rendering import render_request
+from degu._stream import FOREVER, Budget, make_stream
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["MAX_INTERIM_RESPONSES", "Connection"]
+__all__ = ["DEFAULT_MIN_RATE", "MAX_INTERIM_RESPONSES", "Connection"]
+
+#: Bytes per second a body must average once ``timeout`` is spent.
+DEFAULT_MIN_RATE = 16384
 
 #: Unsolicited 1xx responses skipped before the final one; more is an attack.
 MAX_INTERIM_RESPONSES = 8
@@ -37,19 +47,40 @@ MAX_INTERIM_RESPONSES = 8
 class Connection:
     """A client connection over *sock* (needs ``recv_into``, ``send``, ``close``)."""
 
-    __slots__ = ("__weakref__", "_base_headers", "_reader", "_response_body", "_sock")
+    __slots__ = (
+        "__weakref__",
+        "_base_headers",
+        "_min_rate",
+        "_reader",
+        "_response_body",
+        "_sock",
+        "_stream",
+        "_timeout",
+    )
 
     api = api
     bodies = api
 
-    def __init__(self, sock: Any, base_headers: tuple[Any, ...] | None) -> None:
+    def __init__(
+        self,
+        sock: Any,
+        base_headers: tuple[Any, ...] | None,
+        *,
+        min_rate: float = DEFAULT_MIN_RATE,
+    ) -> None:
         if base_headers is not None and type(base_headers) is not tuple:
             raise TypeError(
                 TYPE_ERROR2.format("base_headers", tuple, type(base_headers))
             )
+        # A real socket's timeout becomes the per-message bound; any other
+        # socket-like object keeps its own timeouts.
+        timeout = sock.gettimeout() if isinstance(sock, socket.socket) else None
         self._sock = sock
+        self._timeout: float = timeout if timeout else FOREVER
+        self._min_rate = min_rate
+        self._stream = make_stream(sock, self._timeout)
         self._base_headers = base_headers
-        self._reader = Reader(sock)
+        self._reader = Reader(self._stream)
         self._response_body: Any = None
 
     @property
@@ -112,35 +143,35 @@ class Connection:
                 type_error("headers", dict, headers)
             if self._base_headers is not None:
                 headers.update(self._base_headers)
+            if body is None:
+                _check_bodiless_framing(headers)
             set_output_framing(headers, body)
             preamble = render_request(method, uri, headers)
             self._response_body = None
-            send = self._sock.send
+            stream = self._stream
+            budget = Budget(self._timeout, self._min_rate)
             if body is None:
-                write_all(send, preamble)
+                stream.send_all(preamble, budget)
             elif type(body) is bytes:
                 if len(body) <= JOIN_BODY_MAX:
-                    write_all(send, preamble + body)
+                    stream.send_all(preamble + body, budget)
                 else:
-                    write_all(send, preamble)
-                    write_all(send, body)
+                    stream.send_all(preamble, budget)
+                    stream.send_all(body, budget)
             else:
-                write_all(send, preamble)
-                body.write_to(_Writer(send))
+                stream.send_all(preamble, budget)
+                body.write_to(_Writer(stream, budget))
             return self._read_response(method, headers)
-        except BlockingIOError:
-            # An expired kernel send timeout (SO_SNDTIMEO): report it as the
-            # timeout it is, like a Python-level socket timeout would.
-            self.close()
-            raise TimeoutError("timed out") from None
         except BaseException:
             self.close()
             raise
 
     def _read_response(self, method: str, req_headers: dict[str, Any]) -> Response:
         reader = self._reader
+        # One bound for the whole response preamble, interim responses included.
+        budget = Budget(self._timeout)
         for _ in range(MAX_INTERIM_RESPONSES + 1):
-            preamble = reader.read_preamble("response preamble is empty")
+            preamble = reader.read_preamble("response preamble is empty", budget)
             status, reason, headers = parse_response(preamble)
             if status >= 200:
                 break
@@ -154,7 +185,7 @@ class Connection:
                 raise ValueError(f"unexpected interim response: {status} {reason}")
         else:
             raise ValueError(f"more than {MAX_INTERIM_RESPONSES} interim responses")
-        n = response_body_framing(method, headers)
+        n = response_body_framing(method, status, headers)
         body: Body | ChunkedBody | None
         if n is None:
             body = None
@@ -165,10 +196,9 @@ class Connection:
                     f"{reader.buffered} unexpected bytes after a response "
                     "without a body"
                 )
-        elif n == CHUNKED:
-            body = ChunkedBody(reader)
         else:
-            body = Body._new(reader, n)
+            reader.budget = Budget(self._timeout, self._min_rate)
+            body = ChunkedBody(reader) if n == CHUNKED else Body._new(reader, n)
         if wants_close(headers) or wants_close(req_headers):
             if body is None:
                 reader.close()
@@ -208,13 +238,29 @@ class Connection:
         return self.request("GET", uri, headers, None)
 
 
+def _check_bodiless_framing(headers: Any) -> None:
+    # Framing headers with no body would make the server wait for a body
+    # that never comes (or read our next request as this one's body).
+    if type(headers) is not dict:
+        return  # refused with its own message by set_output_framing()
+    length = headers.get("content-length")
+    if length is not None and length != 0:
+        raise ValueError(f"content-length: {length!r} with no body")
+    if "transfer-encoding" in headers:
+        raise ValueError(
+            f"transfer-encoding: {headers['transfer-encoding']!r} with no body"
+        )
+
+
 class _Writer:
-    """Adapts ``sock.send`` to the ``wfile.write`` an output body expects."""
+    """The ``wfile`` an output body writes to: the request's stream and budget."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_budget", "_stream")
 
-    def __init__(self, send: Any) -> None:
-        self._send = send
+    def __init__(self, stream: Any, budget: Budget) -> None:
+        self._stream = stream
+        self._budget = budget
 
     def write(self, buf: Any) -> int:
-        return write_all(self._send, buf)
+        self._stream.send_all(buf, self._budget)
+        return len(buf)

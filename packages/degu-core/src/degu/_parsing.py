@@ -304,9 +304,15 @@ def request_body_framing(method: str, headers: dict[str, Any]) -> int | None:
     return None
 
 
-def response_body_framing(method: str, headers: dict[str, Any]) -> int | None:
-    """Decide a response body (SPEC §1.6): None, a length, or ``CHUNKED``."""
-    if method == "HEAD":
+def response_body_framing(
+    method: str, status: int, headers: dict[str, Any]
+) -> int | None:
+    """Decide a response body: None, a length, or ``CHUNKED``.
+
+    A response to HEAD, a 1xx, a 204 and a 304 end with their preamble,
+    whatever framing headers they carry (RFC 9112 §6.3).
+    """
+    if method == "HEAD" or status < 200 or status == 204 or status == 304:
         return None
     n: int | None = headers.get("content-length")
     if n is not None:

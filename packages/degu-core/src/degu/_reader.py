@@ -1,27 +1,29 @@
-"""The buffered reader under every Degu connection (SPEC §1.1).
+"""The buffered reader under every Degu connection.
 
-The only module that receives bytes: it owns one reusable ``BUF_LEN`` buffer
-filled with ``sock.recv_into`` and enforces the 32 KiB preamble limit.
-It knows nothing about HTTP grammar beyond the CRLF
-terminators; ``degu._parsing`` turns what it returns into values.
+The only module that counts received bytes: it owns one ``BUF_LEN`` buffer,
+filled from a stream (``degu._stream``), and enforces the 32 KiB preamble
+limit.  It knows nothing about HTTP grammar beyond the CRLF terminators;
+``degu._parsing`` turns what it returns into values.
+
+The buffer is allocated when a message starts arriving and dropped again when
+the connection goes idle with nothing buffered, so an idle connection costs
+no buffer (docs/explanation/limits.rst, "Open connections").
 """
 
 from __future__ import annotations
 
-import socket
-from time import monotonic
-
 from degu._common import BUF_LEN, EmptyPreambleError
-from degu._timeouts import set_recv_timeout, timed_out
+from degu._stream import FOREVER, Budget, SocketStream
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Reader"]
+    from degu._stream import Stream
+
+__all__ = ["DIRECT_READ_MIN", "Reader"]
 
 _END = b"\r\n\r\n"
-_WAITALL = socket.MSG_WAITALL
 #: Reads at least this large bypass the buffer and land in the caller's memory.
 DIRECT_READ_MIN = 4096
 
@@ -31,175 +33,202 @@ def _not_found(end: bytes, data: bytes | bytearray | memoryview) -> ValueError:
 
 
 class Reader:
-    """Buffered reads from a socket-like object with ``recv_into``.
+    """Buffered reads from a stream.
 
-    Args:
-        sock: needs ``recv_into(buf) -> int`` (and ``settimeout`` when
-            *timeout* is given) and ``close()``.
-        timeout: when not None, one deadline of this many seconds bounds the
-            whole read of a preamble, not each ``recv_into`` (SPEC §14 item 13).
-        kernel_timeouts: *sock* is a plain socket prepared by
-            ``set_kernel_timeouts(sock, timeout)``; the preamble deadline is
-            then applied with ``SO_RCVTIMEO`` instead of ``settimeout``.
+    Blocking reads of a body are charged to :attr:`budget`, which the owner
+    sets for each message; a preamble read takes its own budget.
     """
 
     __slots__ = (
         "_buf",
         "_mv",
-        "_recv_into",
-        "_sock_recv",
+        "_scanned",
         "_start",
         "_stop",
+        "broken",
+        "budget",
         "close_when_done",
         "closed",
-        "kernel_timeouts",
+        "defer_close",
+        "error_status",
         "overflow",
-        "sock",
-        "timeout",
+        "stream",
     )
 
-    def __init__(
-        self, sock: Any, timeout: float | None = None, *, kernel_timeouts: bool = False
-    ) -> None:
-        self.sock = sock
-        self.kernel_timeouts = kernel_timeouts
-        self._recv_into = sock.recv_into
-        # Only a plain socket takes recv() flags (an SSLSocket refuses them).
-        self._sock_recv = sock.recv if type(sock) is socket.socket else None
-        self.timeout = timeout
-        self._buf = bytearray(BUF_LEN)
-        self._mv = memoryview(self._buf)
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self._buf: bytearray | None = None
+        self._mv = memoryview(b"")
         self._start = 0
         self._stop = 0
+        # Where the search for CRLFCRLF resumes: a trickled preamble is
+        # scanned once in all, not once per arriving byte.
+        self._scanned = 0
+        #: Charged with every blocking body read (set per message by the owner).
+        self.budget = Budget(FOREVER)
         #: True after close().
         self.closed = False
-        #: Close the socket once the current body is consumed.
+        #: Close the stream once the current body is consumed (client side).
         self.close_when_done = False
         #: True when the last preamble read failed because BUF_LEN was full.
         self.overflow = False
+        #: A body read failed: the stream is out of step and must not be reused.
+        self.broken = False
+        #: The status a server answers a broken body with (400, 413), if any.
+        self.error_status: int | None = None
+        #: When a body read fails, leave closing to the owner (the server,
+        #: which may still answer) instead of closing at once (the client).
+        self.defer_close = False
 
     def __repr__(self) -> str:
         return "<reader>"
 
-    def close(self) -> None:
-        """Close the socket (idempotent); used when a body read fails."""
-        if not self.closed:
-            self.closed = True
-            self.sock.close()
+    # -- buffer ------------------------------------------------------------
+
+    def _ensure(self) -> bytearray:
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = bytearray(BUF_LEN)
+            self._mv = memoryview(buf)
+            self._start = self._stop = self._scanned = 0
+        return buf
+
+    def release(self) -> None:
+        """Drop the buffer when it holds nothing (an idle connection)."""
+        if self._buf is not None and self._start == self._stop:
+            self._mv.release()
+            self._buf = None
+            self._mv = memoryview(b"")
+            self._start = self._stop = self._scanned = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet consumed."""
         return self._stop - self._start
 
-    def _recv(self, start: int) -> int:
-        try:
-            n: int = self._recv_into(self._mv[start:])
-        except BlockingIOError:
-            raise timed_out() from None
-        return n
-
-    def _set_timeout(self, seconds: float | None) -> None:
-        if self.kernel_timeouts and seconds is not None:
-            set_recv_timeout(self.sock, seconds)
-        else:
-            self.sock.settimeout(seconds)
-
     def _compact(self) -> None:
         start, stop = self._start, self._stop
         if start:
-            self._buf[: stop - start] = self._mv[start:stop]
+            buf = self._ensure()
+            buf[: stop - start] = self._mv[start:stop]
+            self._scanned = max(self._scanned - start, 0)
             self._start, self._stop = 0, stop - start
 
-    def read_preamble(self, empty_message: str) -> bytes:
-        """Return the next preamble without its CRLFCRLF.
+    def full(self) -> bool:
+        """Whether the buffer holds BUF_LEN unconsumed bytes."""
+        return self._stop - self._start >= BUF_LEN
+
+    def buffered_span(self) -> tuple[bytearray, int, int]:
+        """``(buffer, start, stop)`` of the unconsumed bytes, without copying."""
+        buf = self._ensure()
+        return buf, self._start, self._stop
+
+    def buffered_view(self) -> memoryview:
+        """The unconsumed bytes, without copying (valid until the next read)."""
+        return self._mv[self._start : self._stop]
+
+    # -- filling -----------------------------------------------------------
+
+    def _room(self) -> memoryview:
+        self._ensure()
+        if self._stop == BUF_LEN:
+            self._compact()
+        elif self._start == self._stop:
+            self._start = self._stop = self._scanned = 0
+        return self._mv[self._stop :]
+
+    def fill_nowait(self) -> int | None:
+        """Receive what has arrived, without waiting (the server's I/O loop).
+
+        Returns the count, 0 at EOF, ``None`` when nothing had arrived.
+        Call only when not ``full()``.
+        """
+        n = self.stream.recv_nowait(self._room())
+        if n:
+            self._stop += n
+        return n
+
+    def fill(self, budget: Budget) -> int:
+        """Receive once, blocking within *budget*; 0 at EOF."""
+        n = self.stream.recv_into(self._room(), budget)
+        self._stop += n
+        return n
+
+    # -- preambles ---------------------------------------------------------
+
+    def preamble_end(self) -> int:
+        """Index of the buffered preamble's CRLFCRLF, or -1 when incomplete."""
+        start, stop = self._start, self._stop
+        if start == stop:
+            return -1
+        buf = self._buf
+        assert buf is not None
+        end = buf.find(_END, max(self._scanned - 3, start), stop)
+        self._scanned = stop if end < 0 else start
+        return end
+
+    def take_preamble(self, end: int) -> bytes:
+        """Consume and return the preamble ending at *end* (from preamble_end)."""
+        start = self._start
+        self._start = self._scanned = end + 4
+        return self._mv[start:end].tobytes()
+
+    def read_preamble(self, empty_message: str, budget: Budget) -> bytes:
+        """Return the next preamble without its CRLFCRLF, read within *budget*.
 
         Raises:
             EmptyPreambleError: the peer closed before sending a byte.
             ValueError: no CRLFCRLF within BUF_LEN bytes, or EOF mid-preamble.
-            TimeoutError: the preamble was not complete within ``timeout``.
+            TimeoutError: *budget* ran out first.
         """
-        buf, start, stop = self._buf, self._start, self._stop
-        if start < stop:
-            end = buf.find(_END, start, stop)
+        self._ensure()
+        while True:
+            end = self.preamble_end()
             if end >= 0:
-                self._start = end + 4
-                return self._mv[start:end].tobytes()
-            self._compact()
-            start, stop = 0, self._stop
-        else:
-            start = stop = self._start = self._stop = 0
-        timeout = self.timeout
-        # One deadline for the whole preamble, idle keep-alive wait included:
-        # the first recv waits with the socket's own timeout (equal to ours),
-        # later ones only for what is left (SPEC §14 item 13).
-        t0 = 0.0 if timeout is None else monotonic()
-        mv = self._mv
-        if stop == BUF_LEN:
-            self.overflow = True
-            raise _not_found(_END, buf)
-        try:
-            n = self._recv_into(mv[stop:])
-        except BlockingIOError:
-            raise timed_out() from None
-        if n:
-            end = buf.find(_END, max(stop - 3, 0), stop + n)
-            stop += n
-            self._stop = stop
-            if end >= 0:
-                # The common case: the whole preamble came in one recv.
-                self._start = end + 4
-                return mv[:end].tobytes()
-        elif stop == 0:
-            raise EmptyPreambleError(empty_message)
-        else:
-            raise _not_found(_END, mv[:stop])
-        changed = False
-        try:
-            while True:
-                if stop == BUF_LEN:
-                    self.overflow = True
-                    raise _not_found(_END, buf)
-                if timeout is not None:
-                    left = t0 + timeout - monotonic()
-                    if left <= 0:
-                        raise TimeoutError("preamble not received within timeout")
-                    self._set_timeout(left)
-                    changed = True
-                n = self._recv(stop)
-                if n == 0:
-                    raise _not_found(_END, mv[:stop])
-                end = buf.find(_END, max(stop - 3, 0), stop + n)
-                stop += n
-                self._stop = stop
-                if end >= 0:
-                    self._start = end + 4
-                    return mv[:end].tobytes()
-        finally:
-            if changed and not self.closed:
-                try:
-                    self._set_timeout(timeout)
-                except OSError:
-                    pass
+                return self.take_preamble(end)
+            if self.full():
+                self.overflow = True
+                raise _not_found(_END, self.buffered_view())
+            if self.fill(budget) == 0:
+                if self._start == self._stop:
+                    raise EmptyPreambleError(empty_message)
+                raise _not_found(_END, self.buffered_view())
+
+    # -- bodies --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the stream (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.stream.close()
+
+    def fail(self, status: int | None = None) -> None:
+        """A body read failed: the stream is out of step with the peer.
+
+        *status* is what a server should answer (400 for bad framing, 413 for
+        too much), ``None`` when the peer is gone or too slow.
+        """
+        self.broken = True
+        if self.error_status is None:
+            self.error_status = status
+        if not self.defer_close:
+            self.close()
 
     def readline(self, size: int) -> bytes:
         """Return one line ending in CRLF, at most *size* bytes long."""
+        self._ensure()
         while True:
             start, stop = self._start, self._stop
-            end = self._buf.find(b"\r\n", start, min(stop, start + size))
+            buf = self._buf
+            assert buf is not None
+            end = buf.find(b"\r\n", start, min(stop, start + size))
             if end >= 0:
                 self._start = end + 2
                 return self._mv[start : end + 2].tobytes()
             if stop - start >= size:
                 raise _not_found(b"\r\n", self._mv[start:stop])
-            if stop == BUF_LEN:
-                self._compact()
-            elif start == stop:
-                self._start = self._stop = 0
-            n = self._recv(self._stop)
-            if n == 0:
+            if self.fill(self.budget) == 0:
                 raise _not_found(b"\r\n", self._mv[self._start : self._stop])
-            self._stop += n
 
     def readinto(self, dst: Any) -> int:
         """Fill up to ``len(dst)`` bytes of *dst*; 0 only at EOF."""
@@ -211,17 +240,14 @@ class Reader:
             self._start = start + k
             return k
         if size >= DIRECT_READ_MIN:
-            try:
-                n: int = self._recv_into(dst)
-            except BlockingIOError:
-                raise timed_out() from None
-            return n
-        self._start = self._stop = 0
-        got = self._recv(0)
-        self._stop = got
+            return self.stream.recv_into(
+                dst if type(dst) is memoryview else memoryview(dst), self.budget
+            )
+        got = self.fill(self.budget)
         n = min(size, got)
-        dst[:n] = self._mv[:n]
-        self._start = n
+        start = self._start
+        dst[:n] = self._mv[start : start + n]
+        self._start = start + n
         return n
 
     def read(self, size: int) -> bytes:
@@ -231,8 +257,11 @@ class Reader:
         if avail >= size:
             self._start = start + size
             return self._mv[start : start + size].tobytes()
-        if self._sock_recv is not None and size - avail >= DIRECT_READ_MIN:
-            return self._read_waitall(size, avail)
+        stream = self.stream
+        if type(stream) is SocketStream and size - avail >= DIRECT_READ_MIN:
+            head = self._mv[start:stop].tobytes() if avail else b""
+            self._start = self._stop
+            return stream.recv_exact(head, size, self.budget)
         buf = bytearray(size)
         mv = memoryview(buf)
         got = 0
@@ -242,26 +271,3 @@ class Reader:
                 return bytes(mv[:got])
             got += n
         return bytes(buf)
-
-    def _read_waitall(self, size: int, avail: int) -> bytes:
-        # Big reads from a plain socket: recv(n, MSG_WAITALL) fills a new
-        # bytes object in one syscall, with no zero-filled buffer and no
-        # second copy (what read() would otherwise return is that copy).
-        parts = []
-        if avail:
-            parts.append(self._mv[self._start : self._stop].tobytes())
-        self._start = self._stop = 0
-        recv: Any = self._sock_recv
-        got = avail
-        try:
-            while got < size:
-                data: bytes = recv(size - got, _WAITALL)
-                if not data:
-                    break
-                if not parts and len(data) == size:
-                    return data
-                parts.append(data)
-                got += len(data)
-        except BlockingIOError:
-            raise timed_out() from None
-        return b"".join(parts)

@@ -1,20 +1,25 @@
-"""The per-connection request loop of the server (SPEC §3, §4.6, §14 10/13).
+"""One server connection, and a worker's turn serving its requests.
 
-One call of ``serve_requests`` serves one accepted connection until the
-session closes, the peer goes away, or something fails.  Grammar lives in
-``_parsing``/``_rendering``; here we only sequence reading, the app call,
-response validation and writing.  Every response is fully validated before
-its first byte is sent, so a bad one can still be answered with a 500.
+A :class:`ServerConnection` is what the server knows of an open connection.
+It moves between the I/O loop (``degu._loop``), which holds it while no
+request runs, and a worker thread, which runs :func:`serve_turn`: requests
+whose preamble (and small body) is already buffered, one after another, then
+hands the connection back with a :class:`Verdict`.
+
+Grammar lives in ``_parsing``/``_rendering``; here we only sequence parsing,
+the app call, response validation and writing.  Every response is fully
+validated before its first byte is sent, so a bad one can still be answered
+with a 500 (docs/reference/server.rst).
 """
 
 from __future__ import annotations
 
-import socket
 from time import monotonic
 
 from degu._bodies import Body, ChunkedBody, api, set_output_framing
 from degu._common import (
     BODY_CONSUMED,
+    BUF_LEN,
     JOIN_BODY_MAX,
     TYPE_ERROR2,
     Response,
@@ -29,24 +34,54 @@ from degu._parsing import (
 from degu._reader import Reader
 from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
-from degu._timeouts import KernelWriter, set_kernel_timeouts
+from degu._stream import Budget
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-__all__ = ["ConnectionState", "RequestRefused", "serve_requests"]
+    from degu._stream import Stream
+
+__all__ = [
+    "HOT_WAIT",
+    "KEEP_OPEN_ERRORS",
+    "NO_BODY_STATUSES",
+    "RequestRefused",
+    "ServerConnection",
+    "ServingRules",
+    "Verdict",
+    "advance",
+    "chunked_body_buffered",
+    "serve_turn",
+]
 
 #: After these statuses the session stays open; other >= 400 close it (0.19).
 KEEP_OPEN_ERRORS = frozenset([404, 409, 412])
 #: Statuses that never carry a body (RFC 9110 §15.3.5, §15.4.5).
 NO_BODY_STATUSES = frozenset([204, 304])
-
-#: Lingering close after an error response: at most this long / this much.
-LINGER_TIME = 1.0
-LINGER_BYTES = 1048576
+#: After a response, a worker waits this long for the next request on the same
+#: connection before handing it back to the I/O loop: a client that sends its
+#: next request at once (most of them) costs no hand-over between threads.
+HOT_WAIT = 0.005
 
 _ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Verdict:
+    """Where a connection goes when a worker (or the loop) is done with it."""
+
+    #: No request in progress: wait in the I/O loop (evictable).
+    IDLE = 0
+    #: Part of a request is buffered: the loop keeps reading it.
+    READING = 1
+    #: A complete request is buffered: a worker should run it.
+    READY = 2
+    #: An error reply went out: drain what the peer still sends, then close.
+    LINGER = 3
+    #: Close now.
+    CLOSE = 4
 
 
 class RequestRefused(ValueError):
@@ -56,66 +91,178 @@ class RequestRefused(ValueError):
     traceback, so a misbehaving client cannot fill the log with stack traces.
     """
 
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
 
-class ConnectionState:
-    """What the server's shutdown needs to know about one live connection."""
 
-    __slots__ = ("busy", "sock")
+class ServingRules:
+    """What every connection of one server is served with."""
 
-    def __init__(self, sock: Any) -> None:
+    __slots__ = ("app", "has_backlog", "min_rate", "on_connect", "stopping", "timeout")
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        on_connect: Callable[..., Any] | None,
+        timeout: float,
+        min_rate: float,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.app = app
+        self.on_connect = on_connect
+        self.timeout = timeout
+        self.min_rate = min_rate
+        #: True once the server shuts down.
+        self.stopping = stopping
+        #: True while other connections wait for a worker (set by the loop).
+        self.has_backlog: Callable[[], bool] = lambda: False
+
+
+class ServerConnection:
+    """What the server knows about one open connection."""
+
+    __slots__ = (
+        "body_scan",
+        "body_since",
+        "connected",
+        "drained",
+        "pending",
+        "reader",
+        "run_anyway",
+        "session",
+        "since",
+        "sock",
+        "state",
+        "stream",
+    )
+
+    def __init__(self, sock: Any, session: Session) -> None:
+        #: The accepted socket (an SSLSocket once wrapped for TLS).
         self.sock = sock
-        #: True from a complete request preamble until its response is written.
-        self.busy = False
+        self.session = session
+        self.stream: Stream | None = None
+        self.reader: Reader | None = None
+        #: Whether ``app.on_connect`` has accepted the connection (or is none).
+        self.connected = False
+        #: The parsed request whose small body is still arriving.
+        self.pending: tuple[Any, ...] | None = None
+        #: How far a buffered chunked body has been checked for its end.
+        self.body_scan = 0
+        #: When ``pending`` was parsed: the time its body has had so far.
+        self.body_since = 0.0
+        #: Run ``pending`` although its body is not buffered (the peer
+        #: stalled or closed: the app answers, its body reads fail).
+        self.run_anyway = False
+        #: The loop's state for this connection (a ``Verdict``, or -1 busy).
+        self.state = -1
+        #: When the current loop state began (monotonic seconds).
+        self.since = 0.0
+        #: Bytes dropped while lingering.
+        self.drained = 0
+
+    def attach(self, stream: Stream) -> None:
+        """Start reading from *stream* (after accept, or after a handshake)."""
+        self.stream = stream
+        self.reader = Reader(stream)
+        # A broken body is answered by the server before it closes.
+        self.reader.defer_close = True
+
+    def __repr__(self) -> str:
+        return f"<ServerConnection {self.session}>"
 
 
-class _SendallWriter:
-    __slots__ = ("_sendall",)
+def chunked_body_buffered(buf: bytearray, start: int, stop: int, scan: int) -> int:
+    """Whether ``buf[start:stop]`` holds a whole chunked body.
 
-    def __init__(self, sock: Any) -> None:
-        self._sendall = sock.sendall
-
-    def write(self, buf: Any) -> int:
-        self._sendall(buf)
-        return len(buf)
-
-
-def linger_close(sock: Any) -> None:
-    """Half-close, then discard what the peer still sends, briefly.
-
-    Closing a socket with unread input makes the kernel send RST, which can
-    destroy a response before the peer reads it.  So for plain sockets:
-    shut down our side, then drain for at most LINGER_TIME / LINGER_BYTES
-    (RFC 9112 §9.6).  The caller closes the socket afterwards.
+    Returns -1 when it does, else the offset (from *start*) to resume the
+    scan at next time.  Malformed framing counts as whole: the worker's
+    parser refuses it properly.
     """
-    if type(sock) is not socket.socket:
-        return
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        deadline = monotonic() + LINGER_TIME
-        drained = 0
-        while drained < LINGER_BYTES and (left := deadline - monotonic()) > 0:
-            sock.settimeout(left)
-            data = sock.recv(65536)
-            if not data:
-                break
-            drained += len(data)
-    except OSError:
-        pass
+    pos = start + scan
+    while True:
+        eol = buf.find(b"\r\n", pos, stop)
+        if eol < 0:
+            return pos - start
+        size_src = bytes(buf[pos:eol]).partition(b";")[0]
+        try:
+            size = int(size_src, 16)
+        except ValueError:
+            return -1
+        if size == 0:
+            return -1 if eol + 4 <= stop else pos - start
+        end = eol + 2 + size + 2
+        if end > stop:
+            return pos - start
+        pos = end
 
 
-def send_error(sock: Any, status: int) -> None:
-    """Best-effort refusal, then a lingering close."""
-    try:
-        sock.sendall(_ERRORS[status])
-    except OSError:
-        return
-    linger_close(sock)
+def advance(conn: ServerConnection) -> int:
+    """Look at what is buffered: is a request ready to run?
+
+    Parses a complete preamble (once) into ``conn.pending``; a body that fits
+    the buffer must be buffered whole first, so a peer trickling a small body
+    holds no worker.  Returns ``Verdict.READY``, ``Verdict.READING`` (more
+    bytes needed) or ``Verdict.IDLE`` (nothing buffered).
+
+    Raises:
+        RequestRefused: the request is refused; the caller answers it.
+    """
+    reader = conn.reader
+    assert reader is not None
+    pending = conn.pending
+    if pending is None:
+        end = reader.preamble_end()
+        if end < 0:
+            if reader.full():
+                raise RequestRefused(431, "request preamble exceeds BUF_LEN")
+            return Verdict.READING if reader.buffered else Verdict.IDLE
+        preamble = reader.take_preamble(end)
+        try:
+            method, uri, path, query, headers = parse_request(preamble)
+            if "content-length" in headers or "transfer-encoding" in headers:
+                framing = request_body_framing(method, headers)
+            else:
+                framing = None
+        except ValueError as e:
+            raise RequestRefused(request_error_status(e), str(e)) from e
+        pending = conn.pending = (method, uri, path, query, headers, framing)
+        conn.body_scan = 0
+        conn.body_since = monotonic()
+        if framing is not None and _expects_continue(headers):
+            # The client waits for this before it sends the body (RFC 9110
+            # §10.1.1); an app can still refuse with its final response.
+            assert conn.stream is not None
+            conn.stream.send_nowait(_CONTINUE)
+    framing = pending[5]
+    if framing is None or reader.full() or conn.run_anyway:
+        return Verdict.READY
+    if framing == CHUNKED:
+        buf, start, stop = reader.buffered_span()
+        scan = chunked_body_buffered(buf, start, stop, conn.body_scan)
+        if scan < 0:
+            return Verdict.READY
+        conn.body_scan = scan
+        return Verdict.READING
+    if reader.buffered >= min(framing, BUF_LEN):
+        return Verdict.READY
+    return Verdict.READING
+
+
+def _expects_continue(headers: dict[str, Any]) -> bool:
+    value = headers.get("expect")
+    return type(value) is str and value.lower() == "100-continue"
+
+
+def send_error(stream: Stream, status: int) -> None:
+    """Best-effort refusal (the caller lingers, then closes)."""
+    stream.send_nowait(_ERRORS[status])
 
 
 def _check_response(
     response: object, method: str, req_body: Body | ChunkedBody | None
 ) -> tuple[Any, ...]:
-    """Validate an app's response (SPEC §3.3, §14 item 13); return it as a tuple."""
+    """Validate an app's response; return it as a tuple (docs/reference/rgi.rst)."""
     if type(response) is not tuple and type(response) is not Response:
         raise TypeError(TYPE_ERROR2.format("response", tuple, type(response)))
     if len(response) != 4:
@@ -137,109 +284,148 @@ def _check_response(
             )
         if status in NO_BODY_STATUSES:
             raise ValueError(f"a {status} response cannot have a body")
-    elif (
-        type(headers) is dict
-        and "content-length" in headers
-        and "transfer-encoding" in headers
+    elif type(headers) is dict and (
+        "content-length" in headers or "transfer-encoding" in headers
     ):
-        raise ValueError("response has both content-length and transfer-encoding")
+        _check_bodiless_framing(headers, method, status)
     return response
 
 
-def serve_requests(
-    app: Any,
-    sock: Any,
-    session: Session,
-    timeout: float,
-    state: ConnectionState,
-    stopping: Any,
+def _check_bodiless_framing(
+    headers: dict[str, Any], method: str, status: object
 ) -> None:
-    """Serve requests on *sock* until the session closes or an error ends it.
+    # Framing headers without a body would make the peer wait for bytes that
+    # never come, or read our next response as this one's body.  They only
+    # mean something without a body in a response to HEAD and in a 304, where
+    # they describe the representation (RFC 9110 §8.6, §9.3.2, §15.4.5).
+    if "content-length" in headers and "transfer-encoding" in headers:
+        raise ValueError("response has both content-length and transfer-encoding")
+    if method == "HEAD" or status == 304:
+        return
+    length = headers.get("content-length")
+    if length is not None and length != 0:
+        raise ValueError(f"response has content-length: {length!r} but no body")
+    if "transfer-encoding" in headers:
+        raise ValueError(
+            f"response has transfer-encoding: {headers['transfer-encoding']!r} "
+            "but no body"
+        )
 
-    *stopping* is a callable returning True once the server shuts down.
-    Raises whatever ended the connection abnormally (after sending an error
-    response when nothing had been written for the current request yet).
+
+class _Writer:
+    """The ``wfile`` an output body writes to: the response's stream and budget."""
+
+    __slots__ = ("_budget", "_stream")
+
+    def __init__(self, stream: Stream, budget: Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def write(self, buf: Any) -> int:
+        self._stream.send_all(buf, self._budget)
+        return len(buf)
+
+
+def _respond(conn: ServerConnection, rules: ServingRules) -> int:
+    """Run the app on ``conn.pending`` and write its response.
+
+    Returns ``Verdict.IDLE`` to go on with the connection, else how to end it.
     """
-    # Plain sockets get kernel timeouts: a small request is then one recv and
-    # one send, without a poll() before each (see set_kernel_timeouts).
-    kernel = type(sock) is socket.socket
-    if kernel:
-        set_kernel_timeouts(sock, timeout)
-    reader = Reader(sock, timeout, kernel_timeouts=kernel)
-    read_preamble = reader.read_preamble
-    writer: Any = KernelWriter(sock, timeout) if kernel else _SendallWriter(sock)
-    write = writer.write
-    # On AF_UNIX, SO_SNDTIMEO restarts for every buffer (<= 64 KiB) the
-    # kernel allocates within one send(), so it cannot bound a big write: big
-    # bodies there use Python's timeout, which bounds each whole sendall
-    # (SPEC §14 item 13); a small response (<= JOIN_BODY_MAX + preamble) stays
-    # within a few timeouts.  On TCP one blocking send() is bounded as a whole.
-    toggle = kernel and sock.family == socket.AF_UNIX
-    big_writer = _SendallWriter(sock) if toggle else writer
-    new_request = Request._new
-    new_body = Body._new
-    while not session._closed:
-        state.busy = False
-        if stopping():
-            session._close("server shutdown")
-            return
-        try:
-            preamble = read_preamble("request preamble is empty")
-        except ValueError as e:
-            status = 431 if reader.overflow else 400
-            send_error(sock, status)
-            raise RequestRefused(f"{status}: {e}") from e
-        state.busy = True
-        try:
-            method, uri, path, query, headers = parse_request(preamble)
-            if "content-length" in headers or "transfer-encoding" in headers:
-                n = request_body_framing(method, headers)
-            else:
-                n = None
-        except ValueError as e:
-            status = request_error_status(e)
-            send_error(sock, status)
-            raise RequestRefused(f"{status}: {e}") from e
-        if n is None:
-            body: Body | ChunkedBody | None = None
-        elif n == CHUNKED:
-            body = ChunkedBody(reader)
+    reader = conn.reader
+    stream = conn.stream
+    session = conn.session
+    assert reader is not None and stream is not None and conn.pending is not None
+    method, uri, path, query, headers, framing = conn.pending
+    conn.pending = None
+    conn.run_anyway = False
+    body: Body | ChunkedBody | None
+    if framing is None:
+        body = None
+    else:
+        # The body's budget counts the time it has already spent arriving.
+        reader.budget = budget = Budget(rules.timeout, rules.min_rate)
+        budget.waited = monotonic() - conn.body_since
+        body = ChunkedBody(reader) if framing == CHUNKED else Body._new(reader, framing)
+    try:
+        request = Request._new(method, uri, headers, body, path, query)
+        response = rules.app(session, request, api)
+        status, reason, rheaders, rbody = _check_response(response, method, body)
+        set_output_framing(rheaders, rbody)
+        out = render_response(status, reason, rheaders)
+    except Exception as e:
+        if reader.broken:
+            # The app failed reading the body: the peer's fault or its loss.
+            status = reader.error_status or 0
+            if status:
+                send_error(stream, status)
+                raise RequestRefused(status, f"request body: {e}") from e
+            session._close(f"request body: {type(e).__name__}: {e}")
+            return Verdict.CLOSE
+        send_error(stream, 500)
+        raise
+    # From here on bytes reach the wire: a failure can only close.
+    budget = Budget(rules.timeout, rules.min_rate)
+    if rbody is None:
+        stream.send_all(out, budget)
+    elif type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX:
+        stream.send_all(out + rbody, budget)
+    else:
+        stream.send_all(out, budget)
+        if type(rbody) is bytes:
+            stream.send_all(rbody, budget)
         else:
-            body = new_body(reader, n)
+            rbody.write_to(_Writer(stream, budget))
+    verdict = Verdict.IDLE
+    if wants_close(rheaders):
+        # The app ends the connection; what is left of an unread request
+        # body is drained briefly so our response is not lost to a RST.
+        session._close("connection: close")
+        if body is not None and body._state != BODY_CONSUMED:
+            verdict = Verdict.LINGER
+    elif wants_close(headers):
+        # RFC 9112 §9.6: answer, then read nothing more.
+        session._close("connection: close")
+    elif status >= 400 and status not in KEEP_OPEN_ERRORS:
+        session._close(f"{status} {reason}")
+    if reader.broken:
+        session._close("request body failed")
+    session._count_request()
+    if verdict == Verdict.IDLE and session._closed:
+        verdict = Verdict.CLOSE
+    return verdict
+
+
+def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
+    """Serve the requests *conn* has ready; return where it goes next.
+
+    Runs on a worker thread.  Raises what ended the connection abnormally
+    (``RequestRefused`` after its error reply went out, or an app's
+    exception after a 500); the caller logs it and lingers or closes.
+    """
+    reader = conn.reader
+    assert reader is not None
+    while True:
         try:
-            request = new_request(method, uri, headers, body, path, query)
-            response = app(session, request, api)
-            status, reason, rheaders, rbody = _check_response(response, method, body)
-            set_output_framing(rheaders, rbody)
-            out = render_response(status, reason, rheaders)
-        except Exception:
-            if not reader.closed:
-                send_error(sock, 500)
+            verdict = advance(conn)
+        except RequestRefused as e:
+            assert conn.stream is not None
+            send_error(conn.stream, e.status)
             raise
-        # From here on bytes reach the wire: a failure can only close.
-        if rbody is None:
-            write(out)
-        elif type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX:
-            write(out + rbody)
-        else:
-            if toggle:
-                sock.settimeout(timeout)
-            big_writer.write(out)
-            if type(rbody) is bytes:
-                big_writer.write(rbody)
-            else:
-                rbody.write_to(big_writer)
-            if toggle:
-                sock.settimeout(None)
-        if wants_close(rheaders):
-            # The app ends the connection; what is left of an unread request
-            # body is drained briefly so our response is not lost to a RST.
-            session._close("connection: close")
-            if body is not None and body._state != BODY_CONSUMED:
-                linger_close(sock)
-        elif wants_close(headers):
-            # RFC 9112 §9.6: answer, then read nothing more (SPEC §14 item 13).
-            session._close("connection: close")
-        elif status >= 400 and status not in KEEP_OPEN_ERRORS:
-            session._close(f"{status} {reason}")
-        session._count_request()
+        if verdict == Verdict.READY:
+            verdict = _respond(conn, rules)
+            if verdict != Verdict.IDLE:
+                return verdict
+            continue
+        if conn.session._closed or rules.stopping():
+            return Verdict.CLOSE
+        if verdict == Verdict.READING or rules.has_backlog():
+            return verdict
+        # Nothing buffered: wait a moment for the client's next request here
+        # rather than paying a hand-over to the loop and back.
+        try:
+            n = reader.fill(Budget(HOT_WAIT))
+        except TimeoutError:
+            return Verdict.IDLE
+        if n == 0:
+            conn.session._close("peer closed the connection")
+            return Verdict.CLOSE

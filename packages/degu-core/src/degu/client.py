@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 
 from degu._common import TYPE_ERROR
-from degu._timeouts import set_kernel_timeouts
+from degu._connection import DEFAULT_MIN_RATE
 from degu.base import Connection, Response
 
 # The characters of an outgoing header name (SPEC §1.2).
@@ -29,7 +29,7 @@ __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 
 #: Default Client timeout in seconds (SPEC §5.1).
 DEFAULT_TIMEOUT = 65
-_OPTIONS = ("authorization", "host", "on_connect", "timeout")
+_OPTIONS = ("authorization", "host", "min_rate", "on_connect", "timeout")
 
 
 def _check_address(address: Any) -> int:
@@ -100,6 +100,15 @@ class Client:
             if not 0 < timeout < float("inf"):
                 raise ValueError(f"need 0 < timeout < inf; got {timeout!r}")
         self.timeout: float | None = timeout
+        min_rate = options.get("min_rate", DEFAULT_MIN_RATE)
+        if type(min_rate) is not int and type(min_rate) is not float:
+            raise TypeError(
+                TYPE_ERROR.format("min_rate", (int, float), type(min_rate), min_rate)
+            )
+        if not 0 < min_rate < float("inf"):
+            raise ValueError(f"need 0 < min_rate < inf; got {min_rate!r}")
+        #: Bytes per second a body must average once ``timeout`` is spent.
+        self.min_rate: float = min_rate
         on_connect = options.get("on_connect")
         if on_connect is not None and not callable(on_connect):
             raise TypeError(f"on_connect: not callable: {on_connect!r}")
@@ -164,12 +173,11 @@ class Client:
     def connect(self) -> Connection:
         """A new ``Connection`` over ``create_socket()``."""
         sock = self.create_socket()
-        timeout = sock.gettimeout()
-        if type(sock) is socket.socket and timeout:
-            # Same bound, enforced by the kernel: no poll() before every
-            # send and recv (see degu._reader.set_kernel_timeouts).
-            set_kernel_timeouts(sock, timeout)
-        conn = Connection(sock, self.base_headers)
+        try:
+            conn = Connection(sock, self.base_headers, min_rate=self.min_rate)
+        except BaseException:
+            sock.close()
+            raise
         if self.on_connect is not None:
             try:
                 result = self.on_connect(conn)

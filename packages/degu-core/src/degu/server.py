@@ -1,11 +1,13 @@
-"""An embedded HTTP/1.1 server speaking RGI (SPEC §4).
+"""An embedded HTTP/1.1 server speaking RGI.
 
-``Server`` binds in its constructor and serves with ``serve_forever()``: one
-daemon thread per connection, at most ``max_connections`` at once.  The accept
-loop waits in ``poll()`` on the listening socket *and* a wake-up socketpair, so
-``shutdown()`` can stop it from any thread or from a signal handler running in
-the serving thread itself (SPEC §14 item 12).  The request loop is in
-``degu._serving``; the grammar in ``degu._parsing`` / ``degu._rendering``.
+``Server`` binds in its constructor and serves with ``serve_forever()``.  The
+thread running ``serve_forever()`` is the I/O loop (``degu._loop``): it
+accepts and holds every connection with no request running, so an idle
+connection costs a descriptor, not a thread.  Requests run on a bounded pool
+of worker threads (``degu._pool``), at most ``max_connections`` at once; the
+request loop is in ``degu._serving``, the grammar in ``degu._parsing`` /
+``degu._rendering``.  ``shutdown()`` works from any thread and from a signal
+handler running in the serving thread itself (docs/reference/server.rst).
 """
 
 from __future__ import annotations
@@ -14,30 +16,35 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from time import monotonic
 
 from degu._common import TYPE_ERROR, check_int
 from degu._request import MAX_REQUESTS_LIMIT
-from degu._serving import ConnectionState, RequestRefused, serve_requests
 from degu.base import Request, Session
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
-    from typing import Any
-
-if TYPE_CHECKING:
     import logging
     import ssl
+    from typing import Any
 
-__all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (SPEC order)
+    from degu._loop import ServerLoop
+
+__all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 order)
 
 #: Listen backlog: a burst of connections is accepted without SYN retries.
 LISTEN_BACKLOG = 1024
-#: How long a new connection waits for a free max_connections slot (SPEC §4.1).
-SLOT_WAIT = 2.0
 #: After shutdown's timeout, how long to wait for forcibly closed connections.
 SHUTDOWN_FORCE_GRACE = 2.0
-DEFAULT_OPTIONS = {"max_connections": 50, "max_requests": 1000, "timeout": 30}
+#: Default minimum rate, in bytes per second, at which a body must move once
+#: its ``timeout`` grace is spent (docs/explanation/limits.rst).
+DEFAULT_MIN_RATE = 16384
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "max_connections": 50,
+    "max_requests": 1000,
+    "timeout": 30,
+    "max_open_connections": None,
+    "min_rate": DEFAULT_MIN_RATE,
+}
 
 _log: logging.Logger | None = None
 
@@ -52,6 +59,14 @@ def _logger() -> logging.Logger:
     return _log
 
 
+def _check_positive(name: str, value: object) -> float:
+    if type(value) is not int and type(value) is not float:
+        raise TypeError(TYPE_ERROR.format(name, (int, float), type(value), value))
+    if not 0 < value < float("inf"):
+        raise ValueError(f"need 0 < {name} < inf; got {value!r}")
+    return value
+
+
 def _check_options(cls_name: str, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
@@ -63,13 +78,19 @@ def _check_options(cls_name: str, options: dict[str, Any]) -> dict[str, Any]:
     if conns <= 0:
         raise ValueError(f"need max_connections > 0; got {conns}")
     check_int("max_requests", values["max_requests"], 1, MAX_REQUESTS_LIMIT)
-    timeout = values["timeout"]
-    if type(timeout) is not int and type(timeout) is not float:
-        raise TypeError(
-            TYPE_ERROR.format("timeout", (int, float), type(timeout), timeout)
-        )
-    if not 0 < timeout < float("inf"):
-        raise ValueError(f"need 0 < timeout < inf; got {timeout!r}")
+    _check_positive("timeout", values["timeout"])
+    _check_positive("min_rate", values["min_rate"])
+    max_open = values["max_open_connections"]
+    if max_open is not None:
+        if type(max_open) is not int:
+            raise TypeError(
+                TYPE_ERROR.format("max_open_connections", int, type(max_open), max_open)
+            )
+        if max_open < conns:
+            raise ValueError(
+                f"need max_open_connections >= max_connections ({conns}); "
+                f"got {max_open}"
+            )
     return values
 
 
@@ -113,15 +134,6 @@ def _app_name(app: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}(<...>)"
 
 
-def _force_shutdown(sock: Any) -> None:
-    # The plain-socket method on purpose: on an SSLSocket it wakes the thread
-    # blocked in recv without touching TLS state from this thread.
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
 class Server:
     """An HTTP server bound to *address*, serving the RGI *app*."""
 
@@ -134,28 +146,40 @@ class Server:
         values = _check_options(type(self).__name__, options)
         self.app = app
         self.options = options
+        #: Requests running at once: one worker thread each.
         self.max_connections: int = values["max_connections"]
         self.max_requests: int = values["max_requests"]
         self.timeout: float = values["timeout"]
+        #: Bytes per second a body must average once ``timeout`` is spent.
+        self.min_rate: float = values["min_rate"]
+        from degu._loop import default_max_open
+
+        max_open, nofile = default_max_open(self.max_connections)
+        if values["max_open_connections"] is not None:
+            max_open = values["max_open_connections"]
+        #: Connections open at once, idle ones included.
+        self.max_open_connections: int = max_open
         self.sock = _bind(address)
         self.address = self.sock.getsockname()
         self._unlink = address if type(address) is str else None
         self._on_connect = on_connect
-        self._tcp = self.sock.family in (socket.AF_INET, socket.AF_INET6)
-        self._unix = self.sock.family == socket.AF_UNIX
-        self._slots = threading.Semaphore(self.max_connections)
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        self._conns: set[ConnectionState] = set()
         self._serving: int | None = None
         self._stopping = False
         self._listener_closed = False
         self._shutdown_timeout: float = self.timeout
         self._done = threading.Event()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        _logger().info("%r: options %r", self, options)
+        self._loop: ServerLoop | None = None
+        log = _logger()
+        log.info("%r: options %r", self, options)
+        log.info(
+            "%r: at most %d requests at once, %d open connections "
+            "(RLIMIT_NOFILE soft limit: %d)",
+            self,
+            self.max_connections,
+            self.max_open_connections,
+            nofile,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r}, {_app_name(self.app)})"
@@ -169,121 +193,47 @@ class Server:
     def _stopping_now(self) -> bool:
         return self._stopping
 
+    def _get_shutdown_timeout(self) -> float:
+        return self._shutdown_timeout
+
     def serve_forever(self) -> None:
         """Accept and serve connections until ``shutdown()`` (or an error)."""
+        from degu._loop import ServerLoop
+        from degu._serving import ServingRules
+
         with self._lock:
             if self._serving is not None:
                 raise RuntimeError("serve_forever() is already running")
             if self._stopping:
                 return
             self._serving = threading.get_ident()
+            self.sock.setblocking(False)
+            rules = ServingRules(
+                self.app,
+                self._on_connect,
+                self.timeout,
+                self.min_rate,
+                self._stopping_now,
+            )
+            loop = self._loop = ServerLoop(
+                self.sock,
+                rules,
+                workers=self.max_connections,
+                max_open=self.max_open_connections,
+                max_requests=self.max_requests,
+                wrap=self._wrap_socket,
+                log=_logger(),
+            )
         try:
-            self._accept_loop()
+            loop.run(self._stopping_now, self._get_shutdown_timeout)
         finally:
             self._stopping = True
-            self._finish()
-
-    def _accept_loop(self) -> None:
-        import select
-
-        lsock = self.sock
-        lsock.setblocking(False)
-        poller = select.poll()
-        poller.register(lsock, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
-        while not self._stopping:
-            poller.poll()
-            while not self._stopping:
-                try:
-                    sock, address = lsock.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    break
-                except OSError as e:
-                    # Out of file descriptors and the like: back off briefly
-                    # instead of spinning (a wake-up still ends the wait).
-                    _logger().warning("accept() failed: %r", e)
-                    poller.poll(100)
-                    break
-                self._start_connection(sock, address)
-
-    def _start_connection(self, sock: socket.socket, address: Any) -> None:
-        if not self._slots.acquire(timeout=SLOT_WAIT):
-            _logger().warning("Too many connections, rejecting %r", address)
-            sock.close()
-            return
-        state: ConnectionState | None = None
-        try:
-            sock.settimeout(self.timeout)
-            credentials = None
-            if self._tcp:
-                # Nagle + delayed ACK would add ~40 ms to many responses.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            elif self._unix:
-                credentials = _peer_credentials(sock)
-            session = Session(address, credentials, self.max_requests)
-            state = ConnectionState(sock)
             with self._lock:
-                self._conns.add(state)
-            thread = threading.Thread(
-                target=self._run_connection, args=(sock, session, state), daemon=True
-            )
-            thread.start()
-        except BaseException as e:
-            if state is not None:
-                with self._lock:
-                    self._conns.discard(state)
-            self._slots.release()
-            sock.close()
-            if not isinstance(e, Exception):
-                raise
-            # One connection's set-up failing (a peer reset before a
-            # setsockopt, no thread left to start...) must not end
-            # serve_forever() for every other client.
-            _logger().warning("Could not start connection %r: %r", address, e)
+                self._close_listener()
+            self._done.set()
 
-    def _wrap_socket(self, sock: socket.socket) -> Any:
-        return sock
-
-    def _run_connection(
-        self, sock: socket.socket, session: Session, state: ConnectionState
-    ) -> None:
-        log = _logger()
-        conn: Any = sock
-        try:
-            conn = self._wrap_socket(sock)
-            state.sock = conn
-            log.info("+ %s New connection", session)
-            on_connect = self._on_connect
-            if on_connect is not None and on_connect(session, conn) is not True:
-                log.warning("rejected by app.on_connect(): %s", session)
-                session._close("rejected by on_connect")
-            else:
-                serve_requests(
-                    self.app, conn, session, self.timeout, state, self._stopping_now
-                )
-        except (OSError, EOFError) as e:
-            # Timeouts, resets, a peer that closed, TLS failures: not bugs.
-            session._close(f"{type(e).__name__}: {e}")
-        except RequestRefused as e:
-            log.warning("%s: refused request: %s", session, e)
-            session._close(f"refused request: {e}")
-        except Exception as e:
-            log.exception("%s: error serving connection", session)
-            session._close(f"{type(e).__name__}: {e}")
-        finally:
-            try:
-                conn.close()
-            finally:
-                log.info(
-                    "- %s Handled %d requests: %s",
-                    session,
-                    session.requests,
-                    session.message,
-                )
-                with self._cond:
-                    self._conns.discard(state)
-                    self._cond.notify_all()
-                self._slots.release()
+    #: Wraps each accepted socket (TLS), or None for plain HTTP.
+    _wrap_socket: Callable[[socket.socket], Any] | None = None
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop accepting, let requests in progress finish, then close.
@@ -302,16 +252,18 @@ class Server:
                 raise ValueError(f"need timeout >= 0; got {timeout!r}")
             self._shutdown_timeout = timeout
         self._stopping = True
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._serving == threading.get_ident():
-            return  # a signal handler inside serve_forever(): it finishes up
+            # A signal handler inside serve_forever(): the loop finishes up.
+            if self._loop is not None:
+                self._loop.wake()
+            return
         with self._lock:
             serving = self._serving is not None
+            loop = self._loop
             if not serving:
                 self._close_listener()
+        if loop is not None:
+            loop.wake()
         if serving:
             self._done.wait(self._shutdown_timeout + 2 * SHUTDOWN_FORCE_GRACE)
 
@@ -320,37 +272,11 @@ class Server:
             return
         self._listener_closed = True
         self.sock.close()
-        self._wake_r.close()
-        self._wake_w.close()
         if self._unlink is not None:
             try:
                 os.unlink(self._unlink)
             except FileNotFoundError:
                 pass
-
-    def _finish(self) -> None:
-        with self._cond:
-            self._close_listener()
-            deadline = monotonic() + self._shutdown_timeout
-            for state in self._conns:
-                if not state.busy:
-                    _force_shutdown(state.sock)
-            while self._conns and (left := deadline - monotonic()) > 0:
-                self._cond.wait(left)
-            for state in self._conns:
-                _force_shutdown(state.sock)
-            deadline = monotonic() + SHUTDOWN_FORCE_GRACE
-            while self._conns and (left := deadline - monotonic()) > 0:
-                self._cond.wait(left)
-        self._done.set()
-
-
-def _peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    import struct
-
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    pid, uid, gid = struct.unpack("3i", raw)
-    return pid, uid, gid
 
 
 class SSLServer(Server):
@@ -373,9 +299,14 @@ class SSLServer(Server):
         return f"SSLServer(<sslctx>, {self.address!r}, {_app_name(self.app)})"
 
     def _wrap_socket(self, sock: socket.socket) -> Any:
-        # The handshake runs here, in the connection's thread, bounded by the
-        # timeout already set on the socket (TEAM contract 1).
-        return self.sslctx.wrap_socket(sock, server_side=True)
+        # The handshake runs in the I/O loop, step by step as the peer's
+        # bytes arrive, within ``timeout``: a silent or trickling peer holds
+        # no thread (docs/explanation/limits.rst).
+        tls = self.sslctx.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+        tls.setblocking(False)
+        return tls
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,620 @@
+"""The server's I/O loop: every connection that has no request running.
+
+One thread (the one in ``Server.serve_forever()``) waits in one selector on
+the listening socket, a wake-up socket, and every connection that is not on a
+worker: newly accepted ones, TLS handshakes in progress, idle keep-alive
+connections, requests still arriving, and lingering closes.  Such a
+connection costs a descriptor and a few hundred bytes, never a thread.
+
+A connection goes to a worker (``degu._pool``) only once a whole preamble,
+and a body that fits the buffer, has arrived (``degu._serving.advance``).
+Every state has a deadline (docs/explanation/limits.rst):
+
+* TLS handshake, idle keep-alive, request arrival: ``timeout`` each;
+* lingering close after an error reply: ``LINGER_TIME``.
+
+When ``max_open_connections`` are open, a newcomer closes the longest-idle
+connection, or is refused at once with a 503 when none is idle: nobody waits
+behind idle peers.  At EMFILE/ENFILE the listener is left alone for
+``ACCEPT_PAUSE`` (or until a connection closes), logged once per episode.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+from collections import deque
+from time import monotonic
+
+from degu._pool import WorkerPool
+from degu._rendering import render_error_response
+from degu._request import Session
+from degu._serving import (
+    RequestRefused,
+    ServerConnection,
+    ServingRules,
+    Verdict,
+    advance,
+    send_error,
+    serve_turn,
+)
+from degu._stream import LINGER_BYTES, LINGER_TIME, SocketStream, TLSStream
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    import logging
+    import selectors
+    from collections.abc import Callable
+    from typing import Any
+
+
+__all__ = [
+    "ACCEPT_BATCH",
+    "ACCEPT_PAUSE",
+    "SHUTDOWN_FORCE_GRACE",
+    "ServerLoop",
+    "default_max_open",
+]
+
+#: Connections accepted per wake-up before other connections get a turn.
+ACCEPT_BATCH = 64
+#: Out of descriptors: how long the listener is left alone (a close ends it).
+ACCEPT_PAUSE = 0.5
+#: After shutdown's timeout, how long to wait for forcibly woken workers.
+SHUTDOWN_FORCE_GRACE = 2.0
+#: Descriptors left for everything but connections, beside one per worker
+#: (a file being served, a log file, an upstream connection...).
+RESERVED_DESCRIPTORS = 32
+
+_OUT_OF_DESCRIPTORS = frozenset(
+    [errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM]
+)
+_BUSY = render_error_response(503)
+# selectors.EVENT_READ / EVENT_WRITE, without importing selectors at import time.
+_READ = 1
+_WRITE = 2
+_ACCEPT = "accept"
+_WAKE = "wake"
+_HANDSHAKE = 5
+_ON_WORKER = -1
+
+
+def default_max_open(max_connections: int) -> tuple[int, int]:
+    """The default open-connection bound, from ``RLIMIT_NOFILE``.
+
+    Returns ``(bound, soft_limit)``: the soft limit minus one descriptor per
+    worker and ``RESERVED_DESCRIPTORS``, and never below ``max_connections``.
+    """
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(soft - max_connections - RESERVED_DESCRIPTORS, max_connections), soft
+
+
+def _peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    import struct
+
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
+
+
+class ServerLoop:
+    """Accepts connections and holds those with no request running."""
+
+    def __init__(
+        self,
+        lsock: socket.socket,
+        rules: ServingRules,
+        *,
+        workers: int,
+        max_open: int,
+        max_requests: int,
+        wrap: Callable[[socket.socket], Any] | None,
+        log: logging.Logger,
+    ) -> None:
+        self._lsock = lsock
+        self._rules = rules
+        self._pool = WorkerPool(workers, self.work, "degu-worker")
+        rules.has_backlog = self._pool.has_backlog
+        self._max_open = max_open
+        self._max_requests = max_requests
+        self._timeout = rules.timeout
+        self._wrap = wrap
+        self._log = log
+        self._tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
+        self._unix = lsock.family == socket.AF_UNIX
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel: selectors.BaseSelector | None = None
+        self._conns: set[ServerConnection] = set()
+        # One dict per waiting state, in the order connections entered it:
+        # all share one timeout, so the first entry is the next to expire.
+        self._handshaking: dict[ServerConnection, None] = {}
+        self._idle: dict[ServerConnection, None] = {}
+        self._reading: dict[ServerConnection, None] = {}
+        self._lingering: dict[ServerConnection, None] = {}
+        self._busy: set[ServerConnection] = set()
+        self._returned: deque[tuple[ServerConnection, int]] = deque()
+        self._lock = threading.Lock()
+        self._finished = False
+        self._accept_paused_until = 0.0
+        self._accept_failures = 0
+        self._accept_failing_since = 0.0
+        self._refused = 0
+
+    # -- the public face ----------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (waiting here or on a worker)."""
+        return len(self._conns)
+
+    def wake(self) -> None:
+        """Make the loop look at its flags now (any thread, signal handlers)."""
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # full (a wake-up is pending anyway) or closed (loop done)
+
+    def give_back(self, conn: ServerConnection, verdict: int) -> None:
+        """A worker is done with *conn*: hand it back (any thread)."""
+        with self._lock:
+            if not self._finished:
+                self._returned.append((conn, verdict))
+                self.wake()
+                return
+        # The loop is gone (shutdown gave up waiting): close it here.
+        self._close_stream(conn)
+
+    def run(
+        self, stopping: Callable[[], bool], shutdown_timeout: Callable[[], float]
+    ) -> None:
+        """Serve until *stopping()*, then drain (see ``Server.shutdown``)."""
+        import selectors
+
+        sel = self._sel = selectors.DefaultSelector()
+        try:
+            sel.register(self._lsock, _READ, _ACCEPT)
+            sel.register(self._wake_r, _READ, _WAKE)
+            while not stopping():
+                self._step(self._wait_time())
+            self._drain(shutdown_timeout())
+        finally:
+            with self._lock:
+                self._finished = True
+            for conn in list(self._conns):
+                if conn not in self._busy:
+                    self._close(conn, "server shutdown")
+            sel.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            self._pool.stop()
+
+    # -- one turn of the loop ------------------------------------------------
+
+    def _step(self, timeout: float | None) -> None:
+        assert self._sel is not None
+        for key, _mask in self._sel.select(timeout):
+            tag = key.data
+            if tag is _ACCEPT:
+                self._accept()
+            elif tag is _WAKE:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except OSError:
+                    pass
+            else:
+                self._ready(tag)
+        self._take_back()
+        self._expire(monotonic())
+
+    def _wait_time(self) -> float | None:
+        deadlines = []
+        timeout = self._timeout
+        for waiting, limit in (
+            (self._handshaking, timeout),
+            (self._idle, timeout),
+            (self._reading, timeout),
+            (self._lingering, LINGER_TIME),
+        ):
+            if waiting:
+                deadlines.append(next(iter(waiting)).since + limit)
+        if self._accept_paused_until:
+            deadlines.append(self._accept_paused_until)
+        if not deadlines:
+            return None
+        return max(min(deadlines) - monotonic(), 0.0)
+
+    def _expire(self, now: float) -> None:
+        timeout = self._timeout
+        for waiting, limit, message in (
+            (self._handshaking, timeout, "TLS handshake not done within timeout"),
+            (self._idle, timeout, "idle for timeout"),
+            (self._reading, timeout, "request not received within timeout"),
+            (self._lingering, LINGER_TIME, None),
+        ):
+            while waiting:
+                conn = next(iter(waiting))
+                if conn.since + limit > now:
+                    break
+                if conn.pending is not None:
+                    # A parsed request whose body stalled: the app answers
+                    # (it may refuse without reading); the body's budget is
+                    # spent, so a stalled peer is cut off at its next read.
+                    conn.run_anyway = True
+                    self._dispatch(conn)
+                else:
+                    self._close(conn, message)
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._resume_accepting()
+
+    # -- states -------------------------------------------------------------
+
+    def _waiting(self, state: int) -> dict[ServerConnection, None]:
+        if state == Verdict.IDLE:
+            return self._idle
+        if state == Verdict.READING:
+            return self._reading
+        if state == Verdict.LINGER:
+            return self._lingering
+        return self._handshaking
+
+    def _enter(self, conn: ServerConnection, state: int, events: int) -> None:
+        """Put *conn* in waiting *state*, watched for *events*."""
+        assert self._sel is not None
+        if conn.state != state:
+            self._leave(conn)
+            conn.state = state
+            conn.since = monotonic()
+            self._waiting(state)[conn] = None
+        key = self._sel.get_map().get(conn.sock.fileno())
+        if key is None:
+            self._sel.register(conn.sock.fileno(), events, conn)
+        elif key.events != events:
+            self._sel.modify(conn.sock.fileno(), events, conn)
+
+    def _leave(self, conn: ServerConnection) -> None:
+        """Take *conn* out of its waiting state (it stays registered)."""
+        if conn.state >= 0:
+            self._waiting(conn.state).pop(conn, None)
+        conn.state = _ON_WORKER
+
+    def _unregister(self, conn: ServerConnection) -> None:
+        assert self._sel is not None
+        try:
+            fd = conn.sock.fileno()
+        except OSError:
+            return
+        if fd >= 0 and fd in self._sel.get_map():
+            self._sel.unregister(fd)
+
+    # -- accepting ------------------------------------------------------------
+
+    def _accept(self) -> None:
+        lsock = self._lsock
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, address = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as e:
+                if e.errno in _OUT_OF_DESCRIPTORS:
+                    self._pause_accepting(e)
+                else:
+                    self._log.warning("accept() failed: %r", e)
+                return
+            if self._accept_failures:
+                self._log.warning(
+                    "accepting again after %d failed accept() calls in %.1f s",
+                    self._accept_failures,
+                    monotonic() - self._accept_failing_since,
+                )
+                self._accept_failures = 0
+            self._admit(sock, address)
+
+    def _pause_accepting(self, error: OSError) -> None:
+        assert self._sel is not None
+        now = monotonic()
+        if not self._accept_failures:
+            self._accept_failing_since = now
+            self._log.warning(
+                "accept() failed: %s; %d connections open; accepting again "
+                "when one closes (at most %.1f s apart)",
+                error,
+                len(self._conns),
+                ACCEPT_PAUSE,
+            )
+        self._accept_failures += 1
+        if not self._accept_paused_until:
+            self._sel.unregister(self._lsock)
+        self._accept_paused_until = now + ACCEPT_PAUSE
+
+    def _resume_accepting(self) -> None:
+        assert self._sel is not None
+        if self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self._sel.register(self._lsock, _READ, _ACCEPT)
+
+    def _admit(self, sock: socket.socket, address: Any) -> None:
+        if len(self._conns) >= self._max_open:
+            if self._idle:
+                self._close(
+                    next(iter(self._idle)),
+                    "closed for a newcomer (open-connection limit)",
+                )
+            else:
+                self._refuse_newcomer(sock, address)
+                return
+        if self._refused:
+            self._log.warning(
+                "accepting new connections again after refusing %d", self._refused
+            )
+            self._refused = 0
+        try:
+            credentials = None
+            if self._tcp:
+                # Nagle + delayed ACK would add ~40 ms to many responses.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            elif self._unix:
+                credentials = _peer_credentials(sock)
+            conn = ServerConnection(
+                sock, Session(address, credentials, self._max_requests)
+            )
+            if self._wrap is None:
+                conn.attach(SocketStream(sock, self._timeout))
+            else:
+                conn.sock = self._wrap(sock)
+        except Exception as e:
+            # One connection's set-up failing (a peer reset before a
+            # setsockopt...) must not end serve_forever() for everyone.
+            sock.close()
+            self._log.warning("Could not start connection %r: %r", address, e)
+            return
+        self._conns.add(conn)
+        if self._wrap is None:
+            self._connected(conn)
+        else:
+            self._handshake(conn)
+
+    def _refuse_newcomer(self, sock: socket.socket, address: Any) -> None:
+        if not self._refused:
+            self._log.warning(
+                "open-connection limit (%d) reached and none idle: refusing "
+                "new connections (first: %r)",
+                self._max_open,
+                address,
+            )
+        self._refused += 1
+        if self._wrap is None:
+            try:
+                sock.send(_BUSY, socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+        sock.close()
+
+    def _handshake(self, conn: ServerConnection) -> None:
+        import ssl
+
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._enter(conn, _HANDSHAKE, _READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._enter(conn, _HANDSHAKE, _WRITE)
+            return
+        except (OSError, ValueError) as e:
+            # Failed handshakes are the peer's business: one log line.
+            self._close(conn, f"{type(e).__name__}: {e}")
+            return
+        conn.attach(TLSStream(conn.sock))
+        self._connected(conn)
+
+    def _connected(self, conn: ServerConnection) -> None:
+        self._log.info("+ %s New connection", conn.session)
+        if self._rules.on_connect is not None:
+            self._dispatch(conn)
+            return
+        conn.connected = True
+        self._wait_request(conn, Verdict.IDLE)
+
+    # -- reading requests -----------------------------------------------------
+
+    def _wait_request(self, conn: ServerConnection, state: int) -> None:
+        assert conn.reader is not None and conn.stream is not None
+        if state == Verdict.IDLE:
+            conn.reader.release()
+        self._enter(conn, state, _READ)
+        if conn.stream.pending():
+            # Decrypted bytes the selector cannot see: look at them now.
+            self._read(conn)
+
+    def _ready(self, conn: ServerConnection) -> None:
+        state = conn.state
+        if state == _HANDSHAKE:
+            self._handshake(conn)
+        elif state == Verdict.LINGER:
+            self._drain_linger(conn)
+        elif state == Verdict.IDLE or state == Verdict.READING:
+            self._read(conn)
+
+    def _read(self, conn: ServerConnection) -> None:
+        reader = conn.reader
+        stream = conn.stream
+        assert reader is not None and stream is not None
+        eof = False
+        try:
+            while not reader.full():
+                n = reader.fill_nowait()
+                if n is None:
+                    break
+                if n == 0:
+                    eof = True
+                    break
+                if not stream.pending():
+                    break
+        except OSError as e:
+            self._close(conn, f"{type(e).__name__}: {e}")
+            return
+        if not reader.buffered and conn.pending is None:
+            if eof:
+                self._close(conn, "peer closed the connection")
+            return
+        if conn.state == Verdict.IDLE:
+            self._enter(conn, Verdict.READING, _READ)
+        try:
+            verdict = advance(conn)
+        except RequestRefused as e:
+            self._refuse(conn, e)
+            return
+        if verdict == Verdict.READY or (eof and conn.pending is not None):
+            # At EOF mid-body the app still runs: its body read reports it.
+            conn.run_anyway = True
+            self._dispatch(conn)
+        elif eof:
+            # The peer half-closed mid-preamble: it may still read an answer.
+            self._refuse(conn, RequestRefused(400, "EOF in the request preamble"))
+
+    def _refuse(self, conn: ServerConnection, error: RequestRefused) -> None:
+        assert conn.stream is not None
+        self._log.warning("%s: refused request: %s", conn.session, error)
+        conn.session._close(f"refused request: {error}")
+        send_error(conn.stream, error.status)
+        self._linger(conn)
+
+    def _dispatch(self, conn: ServerConnection) -> None:
+        self._leave(conn)
+        self._unregister(conn)
+        self._busy.add(conn)
+        self._pool.submit(conn)
+
+    # -- on a worker ------------------------------------------------------------
+
+    def work(self, conn: ServerConnection) -> None:
+        """Run *conn*'s turn on a worker thread, then hand it back."""
+        session = conn.session
+        log = self._log
+        verdict = Verdict.CLOSE
+        try:
+            if not conn.connected:
+                conn.connected = True
+                on_connect = self._rules.on_connect
+                assert on_connect is not None
+                if on_connect(session, conn.sock) is not True:
+                    log.warning("rejected by app.on_connect(): %s", session)
+                    session._close("rejected by on_connect")
+                    return
+            verdict = serve_turn(conn, self._rules)
+        except RequestRefused as e:
+            log.warning("%s: refused request: %s", session, e)
+            session._close(f"refused request: {e}")
+            verdict = Verdict.LINGER
+        except (OSError, EOFError) as e:
+            # Timeouts, resets, a peer that closed: not bugs.
+            session._close(f"{type(e).__name__}: {e}")
+        except Exception as e:
+            log.exception("%s: error serving connection", session)
+            session._close(f"{type(e).__name__}: {e}")
+            verdict = Verdict.LINGER
+        finally:
+            self.give_back(conn, verdict)
+
+    def _take_back(self) -> None:
+        returned = self._returned
+        while returned:
+            conn, verdict = returned.popleft()
+            self._busy.discard(conn)
+            if verdict == Verdict.LINGER:
+                self._linger(conn)
+            elif verdict == Verdict.CLOSE or self._rules.stopping():
+                stopping = self._rules.stopping()
+                self._close(conn, "server shutdown" if stopping else "closed")
+            else:
+                self._wait_request(conn, verdict)
+
+    # -- closing ------------------------------------------------------------------
+
+    def _linger(self, conn: ServerConnection) -> None:
+        if type(conn.stream) is not SocketStream or self._rules.stopping():
+            self._close(conn, None)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn, None)
+            return
+        conn.drained = 0
+        self._enter(conn, Verdict.LINGER, _READ)
+
+    def _drain_linger(self, conn: ServerConnection) -> None:
+        sock = conn.sock
+        try:
+            while True:
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
+                if not data:
+                    break
+                conn.drained += len(data)
+                if conn.drained > LINGER_BYTES:
+                    break
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self._close(conn, None)
+
+    def _close_stream(self, conn: ServerConnection) -> None:
+        try:
+            if conn.stream is not None:
+                conn.stream.close()
+            else:
+                conn.sock.close()
+        except OSError:
+            pass
+
+    def _close(self, conn: ServerConnection, message: str | None) -> None:
+        if conn not in self._conns:
+            return
+        self._leave(conn)
+        self._unregister(conn)
+        self._conns.discard(conn)
+        self._close_stream(conn)
+        session = conn.session
+        if message is not None:
+            session._close(message)
+        self._log.info(
+            "- %s Handled %d requests: %s", session, session.requests, session.message
+        )
+        if self._accept_paused_until:
+            self._resume_accepting()
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def _drain(self, timeout: float) -> None:
+        """Stop accepting, close waiting connections, let running requests end."""
+        if not self._accept_paused_until:
+            assert self._sel is not None
+            self._sel.unregister(self._lsock)
+        self._accept_paused_until = 0.0
+        for waiting in (self._handshaking, self._idle, self._reading, self._lingering):
+            for conn in list(waiting):
+                self._close(conn, "server shutdown")
+        deadline = monotonic() + timeout
+        while self._busy and (left := deadline - monotonic()) > 0:
+            self._step(left)
+        if not self._busy:
+            return
+        for conn in list(self._busy):
+            self._log.warning("%s: request cut short by shutdown", conn.session)
+            if conn.stream is not None:
+                conn.stream.shutdown()
+        deadline = monotonic() + SHUTDOWN_FORCE_GRACE
+        while self._busy and (left := deadline - monotonic()) > 0:
+            self._step(left)

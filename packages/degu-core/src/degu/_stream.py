@@ -1,0 +1,508 @@
+"""One connected socket, and the time its reads and writes may take.
+
+A *stream* is the only owner of a connected socket: the server's I/O loop,
+its workers and the client's ``Connection`` all read, write, wait and close
+through one.  It knows nothing about HTTP; ``degu._reader`` buffers what it
+receives and ``degu._parsing`` interprets it.
+
+Time is charged to a :class:`Budget`: one message (a preamble, a body, a
+response) may keep Degu waiting on its peer for at most ``timeout`` seconds
+plus one second per ``min_rate`` bytes moved so far, the rule of Apache's
+``mod_reqtimeout`` ``MinRate`` (see docs/explanation/limits.rst).  Only time
+spent blocked on the peer is charged, so an app that is slow to produce or to
+consume a body is never mistaken for a slow peer.
+
+Implementations:
+
+* :class:`SocketStream` — a plain TCP or Unix socket in blocking mode whose
+  waits are bounded by the kernel (``SO_RCVTIMEO``/``SO_SNDTIMEO``): a small
+  request is one ``recv`` and one ``send``, with no ``poll()`` before each.
+* :class:`TLSStream` — an ``SSLSocket`` in non-blocking mode, waited on with
+  ``poll()`` (a blocking ``SSLSocket`` retries forever on a kernel timeout).
+* :class:`ObjectStream` — any socket-like object a client subclass returns
+  from ``create_socket()``; it keeps that object's own timeouts.
+"""
+
+from __future__ import annotations
+
+import socket
+from time import monotonic
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Stream(Protocol):
+        """What the reader, the server and the client need of a connection."""
+
+        sock: Any
+
+        def recv_into(self, buf: memoryview, budget: Budget) -> int: ...
+        def recv_nowait(self, buf: memoryview) -> int | None: ...
+        def send_all(self, data: Any, budget: Budget) -> None: ...
+        def send_nowait(self, data: bytes) -> None: ...
+        def wait_readable(self, seconds: float) -> bool: ...
+        def pending(self) -> int: ...
+        def fileno(self) -> int: ...
+        def shutdown(self) -> None: ...
+        def close(self) -> None: ...
+
+
+__all__ = [
+    "FOREVER",
+    "LINGER_BYTES",
+    "LINGER_TIME",
+    "UNIX_SEND_MAX",
+    "Budget",
+    "ObjectStream",
+    "SocketStream",
+    "TLSStream",
+    "make_stream",
+    "timed_out",
+]
+
+#: Lingering close: after our last byte, read and drop at most this much ...
+LINGER_BYTES = 1048576
+#: ... for at most this long (RFC 9112 §9.6).
+LINGER_TIME = 1.0
+#: Largest piece one ``send`` gets on AF_UNIX.  There the kernel restarts
+#: ``SO_SNDTIMEO`` for every buffer it allocates within one call, so only a
+#: call that fits one buffer is bounded by it.
+UNIX_SEND_MAX = 65536
+#: A kernel timeout this close above the one needed is left as it is: one
+#: ``setsockopt`` saved per message, at the cost of waiting this much longer.
+_SLACK = 0.005
+#: Budgets at least this long are unbounded (``timeout=None`` on a client).
+FOREVER = 1e9
+
+
+class Budget:
+    """How long one message may keep us waiting on the peer.
+
+    ``timeout`` seconds, plus one second for every *min_rate* bytes moved
+    (``min_rate=None``: no growth, a plain deadline), and never ``timeout``
+    in one wait.  Streams charge the time they spend blocked and count the
+    bytes they move.
+    """
+
+    __slots__ = ("min_rate", "moved", "timeout", "waited")
+
+    def __init__(self, timeout: float, min_rate: float | None = None) -> None:
+        self.timeout = timeout
+        self.min_rate = min_rate
+        #: Bytes received or sent under this budget.
+        self.moved = 0
+        #: Seconds spent blocked on the peer under this budget.
+        self.waited = 0.0
+
+    def left(self) -> float:
+        """Seconds the peer may still keep us waiting (<= 0: out of time)."""
+        allowed = self.timeout
+        if self.min_rate is not None:
+            allowed += self.moved / self.min_rate
+        return allowed - self.waited
+
+    def check(self) -> float:
+        """How long the next wait may last; ``TimeoutError`` when none.
+
+        Never more than ``timeout``: one wait in which the peer moves no
+        byte at all ends the message however much credit it has earned.
+        """
+        left = self.left()
+        if left <= 0:
+            raise timed_out()
+        return min(left, self.timeout)
+
+    def __repr__(self) -> str:
+        return (
+            f"Budget({self.timeout!r}, {self.min_rate!r}, "
+            f"moved={self.moved}, waited={self.waited:.3f})"
+        )
+
+
+def timed_out() -> TimeoutError:
+    """The error for an exhausted budget, worded like CPython's own."""
+    return TimeoutError("timed out")
+
+
+def _timeval(seconds: float) -> bytes:
+    import struct
+
+    if seconds >= FOREVER:
+        return struct.pack("ll", 0, 0)  # the kernel's "no timeout"
+    sec = int(seconds)
+    # A zero timeval means "wait forever": never round a deadline down to it.
+    usec = max(int((seconds - sec) * 1_000_000), 0 if sec else 1)
+    return struct.pack("ll", sec, usec)
+
+
+def _lingering_drain(sock: socket.socket) -> None:
+    # Closing a socket with unread input makes the kernel send RST, which can
+    # destroy a response before the peer reads it: shut our side, then drop
+    # what still comes, briefly (RFC 9112 §9.6).
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = monotonic() + LINGER_TIME
+        drained = 0
+        while drained < LINGER_BYTES and (left := deadline - monotonic()) > 0:
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
+
+
+class SocketStream:
+    """A plain socket in blocking mode, bounded by kernel timeouts."""
+
+    __slots__ = (
+        "_max_send",
+        "_rcvtimeo",
+        "_recv_into",
+        "_send",
+        "_sndtimeo",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock = sock
+        sock.settimeout(None)
+        self._rcvtimeo = self._sndtimeo = 0.0
+        self._set_rcvtimeo(timeout)
+        self._set_sndtimeo(timeout)
+        self._recv_into = sock.recv_into
+        self._send = sock.send
+        unix = sock.family == socket.AF_UNIX
+        self._max_send = UNIX_SEND_MAX if unix else 0
+
+    def __repr__(self) -> str:
+        return f"SocketStream({self.sock!r})"
+
+    def _set_rcvtimeo(self, seconds: float) -> None:
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+        self._rcvtimeo = seconds
+
+    def _set_sndtimeo(self, seconds: float) -> None:
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(seconds))
+        self._sndtimeo = seconds
+
+    def recv_into(self, buf: memoryview, budget: Budget) -> int:
+        """Receive into *buf*, blocking at most what *budget* has left."""
+        left = budget.check()
+        if not left <= self._rcvtimeo <= left + _SLACK:
+            self._set_rcvtimeo(left)
+        t0 = monotonic()
+        try:
+            n: int = self._recv_into(buf)
+        except BlockingIOError:
+            budget.waited += monotonic() - t0
+            raise timed_out() from None
+        budget.waited += monotonic() - t0
+        budget.moved += n
+        return n
+
+    def recv_exact(self, head: bytes, size: int, budget: Budget) -> bytes:
+        """*head* plus received bytes up to *size* in all (fewer only at EOF).
+
+        ``recv(n, MSG_WAITALL)`` fills a new bytes object in one call, with
+        no zero-filled buffer and no second copy: the fast path for big reads.
+        """
+        parts = [head] if head else []
+        got = len(head)
+        recv = self.sock.recv
+        while got < size:
+            left = budget.check()
+            if not left <= self._rcvtimeo <= left + _SLACK:
+                self._set_rcvtimeo(left)
+            t0 = monotonic()
+            try:
+                data: bytes = recv(size - got, socket.MSG_WAITALL)
+            except BlockingIOError:
+                budget.waited += monotonic() - t0
+                raise timed_out() from None
+            budget.waited += monotonic() - t0
+            budget.moved += len(data)
+            if not data:
+                break
+            if not parts and len(data) == size:
+                return data
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def recv_nowait(self, buf: memoryview) -> int | None:
+        """Receive what is there without waiting; ``None`` when nothing is."""
+        try:
+            n: int = self._recv_into(buf, 0, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
+        return n
+
+    def send_all(self, data: Any, budget: Budget) -> None:
+        """Send all of *data*, blocked at most what *budget* allows."""
+        size = len(data)
+        cap = self._max_send
+        view = None
+        offset = 0
+        while offset < size:
+            left = budget.check()
+            if not left <= self._sndtimeo <= left + _SLACK:
+                self._set_sndtimeo(left)
+            end = min(size, offset + cap) if cap else size
+            if offset == 0 and end == size:
+                piece = data
+            else:
+                if view is None:
+                    view = memoryview(data)
+                piece = view[offset:end]
+            t0 = monotonic()
+            try:
+                n: int = self._send(piece)
+            except BlockingIOError:
+                budget.waited += monotonic() - t0
+                raise timed_out() from None
+            budget.waited += monotonic() - t0
+            budget.moved += n
+            offset += n
+
+    def send_nowait(self, data: bytes) -> None:
+        """Best effort: send what fits now, drop the rest (error replies)."""
+        try:
+            self.sock.send(data, socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+
+    def wait_readable(self, seconds: float) -> bool:
+        """Whether the peer sent something (or closed) within *seconds*."""
+        import select
+
+        try:
+            return bool(select.select([self.sock], [], [], seconds)[0])
+        except (OSError, ValueError):
+            return True  # closed under us: let the next read report it
+
+    def pending(self) -> int:
+        """Bytes the socket layer holds above the kernel: none for plain sockets."""
+        return 0
+
+    def fileno(self) -> int:
+        """The socket's file descriptor."""
+        return self.sock.fileno()
+
+    def shutdown(self) -> None:
+        """Wake a thread blocked on this socket (``SHUT_RDWR``); idempotent."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def linger_close(self) -> None:
+        """Half-close, drain what the peer still sends (bounded), then close."""
+        _lingering_drain(self.sock)
+        self.sock.close()
+
+    def close(self) -> None:
+        """Close the socket; idempotent."""
+        self.sock.close()
+
+
+class TLSStream:
+    """An ``SSLSocket`` in non-blocking mode, waited on with ``poll()``."""
+
+    __slots__ = ("_poll", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        import select
+
+        self.sock = sock
+        sock.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+
+    def __repr__(self) -> str:
+        return f"TLSStream({self.sock!r})"
+
+    def _wait(self, want_write: bool, seconds: float) -> bool:
+        import select
+
+        self._poll.modify(
+            self.sock.fileno(), select.POLLOUT if want_write else select.POLLIN
+        )
+        return bool(self._poll.poll(max(seconds, 0.0) * 1000.0))
+
+    def _retry(self, call: Any, arg: Any, budget: Budget) -> int:
+        import ssl
+
+        while True:
+            try:
+                n: int = call(arg)
+                return n
+            except ssl.SSLWantReadError:
+                want_write = False
+            except ssl.SSLWantWriteError:
+                want_write = True
+            left = budget.check()
+            t0 = monotonic()
+            ready = self._wait(want_write, left)
+            budget.waited += monotonic() - t0
+            if not ready:
+                raise timed_out()
+
+    def recv_into(self, buf: memoryview, budget: Budget) -> int:
+        """Receive (decrypted) into *buf*, waiting at most what *budget* has left."""
+        n = self._retry(self.sock.recv_into, buf, budget)
+        budget.moved += n
+        return n
+
+    def recv_nowait(self, buf: memoryview) -> int | None:
+        """Receive what can be decrypted now; ``None`` when nothing can."""
+        import ssl
+
+        try:
+            n: int = self.sock.recv_into(buf)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        return n
+
+    def send_all(self, data: Any, budget: Budget) -> None:
+        """Encrypt and send all of *data* within what *budget* allows."""
+        view = memoryview(data)
+        while view:
+            # A retried SSL_write must be given the same bytes again.
+            n = self._retry(self.sock.send, view, budget)
+            budget.moved += n
+            view = view[n:]
+
+    def send_nowait(self, data: bytes) -> None:
+        """Best effort: send what fits now (error replies)."""
+        try:
+            self.sock.send(data)
+        except (OSError, ValueError):
+            pass
+
+    def wait_readable(self, seconds: float) -> bool:
+        """Whether a record (or a close) arrived within *seconds*."""
+        if self.sock.pending():
+            return True
+        try:
+            return self._wait(False, seconds)
+        except (OSError, ValueError):
+            return True
+
+    def pending(self) -> int:
+        """Decrypted bytes held by the TLS layer, invisible to ``poll()``."""
+        n: int = self.sock.pending()
+        return n
+
+    def fileno(self) -> int:
+        """The socket's file descriptor."""
+        n: int = self.sock.fileno()
+        return n
+
+    def shutdown(self) -> None:
+        """Wake a thread waiting on this socket; idempotent."""
+        # The plain-socket method on purpose: it does not touch TLS state,
+        # which belongs to the thread using the socket.
+        try:
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def linger_close(self) -> None:
+        """Close (TLS data cannot be drained meaningfully without the peer)."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket; idempotent."""
+        self.sock.close()
+
+
+class ObjectStream:
+    """Any socket-like object (``recv_into``, ``send``, ``close``), as it is.
+
+    Such an object keeps its own timeouts; a budget is checked between calls
+    but cannot interrupt one.
+    """
+
+    __slots__ = ("_recv_into", "_send", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._recv_into = sock.recv_into
+        self._send = sock.send
+
+    def __repr__(self) -> str:
+        return f"ObjectStream({self.sock!r})"
+
+    def recv_into(self, buf: memoryview, budget: Budget) -> int:
+        """``sock.recv_into(buf)``, charged to *budget*."""
+        budget.check()
+        t0 = monotonic()
+        n: int = self._recv_into(buf)
+        budget.waited += monotonic() - t0
+        if type(n) is not int or not 0 <= n <= len(buf):
+            raise ValueError(f"need 0 <= received <= {len(buf)}; got {n!r}")
+        budget.moved += n
+        return n
+
+    def recv_nowait(self, buf: memoryview) -> int | None:
+        """Not available on an arbitrary object: always a blocking read."""
+        raise NotImplementedError("recv_nowait")
+
+    def send_all(self, data: Any, budget: Budget) -> None:
+        """Call ``sock.send`` until all of *data* is sent."""
+        view = memoryview(data)
+        while view:
+            budget.check()
+            t0 = monotonic()
+            n = self._send(view)
+            budget.waited += monotonic() - t0
+            if type(n) is not int or not 0 < n <= len(view):
+                raise ValueError(f"need 0 < wrote <= {len(view)}; got {n!r}")
+            budget.moved += n
+            view = view[n:]
+
+    def send_nowait(self, data: bytes) -> None:
+        """Best effort: one ``send``."""
+        try:
+            self._send(data)
+        except (OSError, ValueError):
+            pass
+
+    def wait_readable(self, seconds: float) -> bool:
+        """Unknown for an arbitrary object: assume so."""
+        return True
+
+    def pending(self) -> int:
+        """Nothing known to be held above the object."""
+        return 0
+
+    def fileno(self) -> int:
+        """The object's ``fileno()``."""
+        n: int = self.sock.fileno()
+        return n
+
+    def shutdown(self) -> None:
+        """Nothing to wake: the object's own timeouts apply."""
+
+    def linger_close(self) -> None:
+        """Close the object."""
+        self.close()
+
+    def close(self) -> None:
+        """``sock.close()``."""
+        self.sock.close()
+
+
+def make_stream(sock: Any, timeout: float | None) -> Stream:
+    """The stream for *sock*: kernel timeouts for plain sockets, poll for TLS."""
+    if type(sock) is socket.socket:
+        return SocketStream(sock, timeout if timeout is not None else 0.0)
+    import sys
+
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+        return TLSStream(sock)
+    return ObjectStream(sock)
