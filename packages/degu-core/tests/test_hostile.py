@@ -29,7 +29,8 @@ REASONS = {
     505: b"HTTP Version Not Supported",
 }
 GOOD = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
-BUF_LEN = 32768  # SPEC §0.2: max preamble, CRLFCRLF included
+BUF_LEN = 32768  # max preamble, CRLFCRLF included
+MAX_INCOMING_HEADERS = 100  # max header lines in a request (431 beyond)
 
 
 def error_reply(status: int) -> bytes:
@@ -43,6 +44,14 @@ def preamble_of_size(size: int) -> bytes:
     """A GET preamble of exactly *size* bytes, CRLFCRLF included."""
     head = b"GET / HTTP/1.1\r\nx: "
     return head + b"v" * (size - len(head) - 4) + b"\r\n\r\n"
+
+
+def n_headers(count: int, value_len: int = 1) -> bytes:
+    """A GET preamble with *count* distinct headers of *value_len* bytes each."""
+    lines = [b"GET / HTTP/1.1"] + [
+        b"h%d: " % i + b"v" * value_len for i in range(count)
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def many_headers(total: int) -> bytes:
@@ -249,6 +258,8 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("preamble-1mib", preamble_of_size(1 << 20), 431, "RFC 6585 §5 (slowloris-size)"),
     ("many-headers", many_headers(BUF_LEN + 1), 431,
      "RFC 6585 §5; header-count DoS (bounded by BUF_LEN, SPEC §0.2)"),
+    ("headers-101", n_headers(MAX_INCOMING_HEADERS + 1), 431,
+     "RFC 6585 §5; header-count DoS (docs/explanation/limits.rst)"),
     ("no-terminator-eof", b"GET / HTTP/1.1\r\nHost: a\r\n", 400,
      "RFC 9112 §8 (incomplete message)"),
 ]  # fmt: skip
@@ -304,7 +315,7 @@ def test_hostile_request_after_good_one_on_same_connection(live_server: Any) -> 
     "raw",
     [
         pytest.param(preamble_of_size(BUF_LEN), id="preamble-32768"),
-        pytest.param(many_headers(BUF_LEN - 16), id="many-headers-fit"),
+        pytest.param(n_headers(MAX_INCOMING_HEADERS, 300), id="headers-100-fit"),
         pytest.param(b"GET / HTTP/1.1\r\n" + b"n" * 32 + b": v\r\n\r\n",
                      id="header-name-32"),
         pytest.param(b"PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", id="cl-0"),

@@ -25,6 +25,7 @@ __all__ = [
     "IO_SIZE",
     "MAX_CL_LEN",
     "MAX_HEADER_COUNT",
+    "MAX_INCOMING_HEADERS",
     "MAX_IO_SIZE",
     "MAX_LENGTH",
     "MAX_LINE_LEN",
@@ -44,8 +45,12 @@ SCRATCH_LEN = 32
 MAX_CL_LEN = 16
 #: Max content-length / Range / ContentRange value: the largest 16-digit number.
 MAX_LENGTH = 9999999999999999
-#: Max headers in an outgoing preamble; incoming is bounded by BUF_LEN only.
+#: Max headers in an outgoing preamble.
 MAX_HEADER_COUNT = 20
+#: Max header lines in an incoming preamble (a request gets 431 beyond it):
+#: parsing costs per header, so this, not BUF_LEN alone, bounds what one
+#: preamble costs (Apache's LimitRequestFields default is the same).
+MAX_INCOMING_HEADERS = 100
 #: Piece size used when iterating or streaming a Body.
 IO_SIZE = 1048576
 #: Bytes bodies up to this size go out in the same send as their preamble

@@ -9,7 +9,13 @@ C instead of a Python loop.
 
 from __future__ import annotations
 
-from degu._common import MAX_CL_LEN, MAX_IO_SIZE, MAX_LENGTH, SCRATCH_LEN
+from degu._common import (
+    MAX_CL_LEN,
+    MAX_INCOMING_HEADERS,
+    MAX_IO_SIZE,
+    MAX_LENGTH,
+    SCRATCH_LEN,
+)
 from degu._ranges import ContentRange, Range
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -160,6 +166,8 @@ def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not src:
         return headers
+    if src.count(b"\n") >= MAX_INCOMING_HEADERS:
+        raise ValueError(f"more than {MAX_INCOMING_HEADERS} header lines")
     lines = src.split(b"\r\n")
     # Hot path (one C pass instead of one per line): when the whole block is
     # value characters plus exactly the CRLFs we split on, every value is
@@ -363,4 +371,6 @@ def request_error_status(error: ValueError) -> int:
         return 505
     if message.startswith("content-length too long"):
         return 413
+    if message.startswith(f"more than {MAX_INCOMING_HEADERS} header lines"):
+        return 431
     return 400

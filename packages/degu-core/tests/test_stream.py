@@ -1,0 +1,180 @@
+"""Tests of degu._stream: budgets, and the bounds streams put on one message."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from time import monotonic
+from typing import Any
+
+import pytest
+
+from degu._stream import (
+    FOREVER,
+    UNIX_SEND_MAX,
+    Budget,
+    ObjectStream,
+    SocketStream,
+    make_stream,
+)
+
+
+def test_Budget_grows_with_bytes_moved_at_min_rate() -> None:
+    budget = Budget(2, 100)
+    assert budget.left() == 2
+    budget.moved = 50
+    assert budget.left() == 2.5
+    budget.waited = 2.4
+    assert budget.left() == pytest.approx(0.1)
+
+
+def test_Budget_check_never_allows_more_than_timeout_in_one_wait() -> None:
+    budget = Budget(1, 10)
+    budget.moved = 1000  # 100 s of credit
+    assert budget.check() == 1
+    budget.waited = 101
+    with pytest.raises(TimeoutError, match="^timed out$"):
+        budget.check()
+
+
+def test_Budget_without_min_rate_is_a_plain_deadline() -> None:
+    budget = Budget(1)
+    budget.moved = 10**9
+    budget.waited = 0.5
+    assert budget.left() == 0.5
+    assert "moved=1000000000" in repr(budget)
+
+
+def test_SocketStream_send_to_a_peer_that_never_reads_times_out() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 5)
+        start = monotonic()
+        with pytest.raises(TimeoutError):
+            stream.send_all(b"x" * (64 << 20), Budget(0.3, 1 << 30))
+        # One wait without progress ends it, whatever the credit earned.
+        assert monotonic() - start < 3
+
+
+def _trickle_reader(sock: socket.socket, stop: threading.Event, rate: int) -> None:
+    """Read *rate* bytes about every 0.1 s until *stop* or EOF."""
+    while not stop.wait(0.1):
+        try:
+            if not sock.recv(rate // 10):
+                return
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize("family", [socket.AF_UNIX, socket.AF_INET])
+def test_SocketStream_reader_slower_than_min_rate_is_cut_off(family: int) -> None:
+    """A peer reading well below min_rate ends the write (TCP and AF_UNIX)."""
+    if family == socket.AF_UNIX:
+        a, b = socket.socketpair()
+    else:
+        with socket.create_server(("127.0.0.1", 0)) as lsock:
+            b = socket.create_connection(lsock.getsockname())
+            a = lsock.accept()[0]
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stop = threading.Event()
+    thread = threading.Thread(target=_trickle_reader, args=(b, stop, 20000))
+    thread.start()
+    try:
+        with a, b:
+            stream = SocketStream(a, 5)
+            budget = Budget(0.5, 1 << 20)  # wants 1 MiB/s; gets ~20 KB/s
+            start = monotonic()
+            with pytest.raises(TimeoutError):
+                stream.send_all(b"y" * (256 << 20), budget)
+            elapsed = monotonic() - start
+            # Cut off once waiting exceeds 0.5 s + what was sent at 1 MiB/s.
+            assert elapsed < 0.5 + budget.moved / (1 << 20) + 3
+            assert budget.moved < 64 << 20
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_SocketStream_sends_AF_UNIX_in_pieces_one_kernel_buffer_each() -> None:
+    """On AF_UNIX, SO_SNDTIMEO bounds a send only if it fits one buffer."""
+    a, b = socket.socketpair()
+    sizes: list[int] = []
+    with a, b:
+        stream = SocketStream(a, 5)
+        real = stream._send
+
+        def send(data: Any) -> int:
+            sizes.append(len(data))
+            n: int = real(data)
+            return n
+
+        stream._send = send  # type: ignore[misc]
+        done = threading.Event()
+
+        def drain() -> None:
+            got = 0
+            while got < 300000:
+                got += len(b.recv(65536))
+            done.set()
+
+        thread = threading.Thread(target=drain)
+        thread.start()
+        stream.send_all(b"z" * 300000, Budget(5))
+        thread.join(5)
+        assert done.is_set()
+    assert max(sizes) <= UNIX_SEND_MAX
+    assert sum(sizes) >= 300000
+
+
+def test_SocketStream_recv_waits_at_most_the_budget() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 30)
+        budget = Budget(0.2)
+        start = monotonic()
+        with pytest.raises(TimeoutError):
+            stream.recv_into(memoryview(bytearray(10)), budget)
+        assert 0.15 <= monotonic() - start < 2
+        assert 0.15 <= budget.waited < 2
+        b.sendall(b"hi")
+        buf = bytearray(10)
+        assert stream.recv_into(memoryview(buf), Budget(1)) == 2
+        assert stream.recv_nowait(memoryview(buf)) is None
+
+
+def test_SocketStream_without_timeout_waits_forever_in_the_kernel() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        SocketStream(a, FOREVER)
+        raw = a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        assert raw == bytes(16)  # a zero timeval: no kernel timeout
+
+
+class _Liar:
+    def __init__(self, sent: Any) -> None:
+        self.sent = sent
+
+    def recv_into(self, buf: Any) -> Any:
+        return self.sent
+
+    def send(self, data: Any) -> Any:
+        return self.sent
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("value", [-1, 11, "3", None])
+def test_ObjectStream_checks_what_a_socket_like_object_returns(value: Any) -> None:
+    stream = ObjectStream(_Liar(value))
+    with pytest.raises(ValueError, match="need 0 <= received <= 10"):
+        stream.recv_into(memoryview(bytearray(10)), Budget(1))
+    with pytest.raises(ValueError, match="need 0 < wrote <= 3"):
+        stream.send_all(b"abc", Budget(1))
+
+
+def test_make_stream_picks_by_socket_type() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        assert type(make_stream(a, 5)) is SocketStream
+        assert type(make_stream(_Liar(0), 5)) is ObjectStream
