@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -11,18 +12,39 @@ author = "The Degu developers"
 copyright = "2026, The Degu developers"
 
 
+ROOT = Path(__file__).resolve().parent.parent
+DISTRIBUTIONS = ("degu-core", "degu-embed", "degu-controller")
+# Where the source lives, shown on every page (sidebar and "view source").
+SOURCE_URL = "https://github.com/degu-project/degu"
+SOURCE_BRANCH = "main"
+
+
 def _version(dist: str) -> str:
+    """The version in the checkout's pyproject.toml: the source these pages describe.
+
+    Falls back to the installed distribution's metadata, for a tree whose
+    version is not a static field.
+    """
+    pyproject = ROOT / "packages" / dist / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as f:
+            found = tomllib.load(f)["project"].get("version")
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        found = None
+    if isinstance(found, str):
+        return found
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-release = version = _version("degu-core")
+VERSIONS = {dist: _version(dist) for dist in DISTRIBUTIONS}
+release = version = VERSIONS["degu-core"]
 rst_epilog = f"""
-.. |core_version| replace:: {_version("degu-core")}
-.. |embed_version| replace:: {_version("degu-embed")}
-.. |controller_version| replace:: {_version("degu-controller")}
+.. |core_version| replace:: {VERSIONS["degu-core"]}
+.. |embed_version| replace:: {VERSIONS["degu-embed"]}
+.. |controller_version| replace:: {VERSIONS["degu-controller"]}
 """
 
 extensions = [
@@ -30,20 +52,62 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
     "myst_parser",
+    "sphinx_copybutton",
 ]
+# Nitpicky here rather than only on the command line (-n), so that a docs
+# host building from .readthedocs.yaml checks every reference too.
+nitpicky = True
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 myst_heading_anchors = 3
 
 html_theme = "furo"
 html_title = "Degu"
+templates_path = ["_templates"]
+html_theme_options = {
+    # Furo's "view this page" button: the page's source in the repository.
+    "source_repository": SOURCE_URL + "/",
+    "source_branch": SOURCE_BRANCH,
+    "source_directory": "docs/",
+    "top_of_page_buttons": ["view"],
+}
+html_sidebars = {
+    "**": [
+        "sidebar/brand.html",
+        "sidebar/degu-versions.html",
+        "sidebar/search.html",
+        "sidebar/scroll-start.html",
+        "sidebar/navigation.html",
+        "sidebar/scroll-end.html",
+    ]
+}
+# Read by _templates/sidebar/degu-versions.html.
+html_context = {
+    "degu_versions": list(VERSIONS.items()),
+    "degu_source_url": SOURCE_URL,
+}
+html_css_files = ["degu.css"]
+
+# The copy button copies commands, not prompts or output: the text after
+# ">>> ", "... " or "$ ", and only from lines with a prompt (when a block has
+# any).
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+copybutton_remove_prompts = True
 
 # Offline first: Debian's python3-doc ships the Python inventory.  The URL is
 # only used when DEGU_DOCS_ONLINE is set; with no inventory at all the mapping
-# is dropped, and stdlib names are not cross-referenced.
-_LOCAL_INVENTORY = Path("/usr/share/doc/python3-doc/html/objects.inv")
+# is dropped, and stdlib names are not cross-referenced.  That is the docs
+# host's case (no Debian packages there); DEGU_PYTHON_INVENTORY names another
+# file, and an empty value builds as if there were none (docs/test_hosted.py).
+_LOCAL_INVENTORY = Path(
+    os.environ.get(
+        "DEGU_PYTHON_INVENTORY", "/usr/share/doc/python3-doc/html/objects.inv"
+    )
+)
 _locations: list[str | None] = []
-if _LOCAL_INVENTORY.exists():
+if _LOCAL_INVENTORY.is_file():  # Path("") is ".", not a file
     _locations.append(str(_LOCAL_INVENTORY))
 if os.environ.get("DEGU_DOCS_ONLINE"):
     _locations.append(None)
