@@ -6,6 +6,14 @@ import os
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sphinx import addnodes
+from sphinx.ext.viewcode import _get_full_modname
+
+if TYPE_CHECKING:
+    from docutils import nodes
+    from sphinx.application import Sphinx
 
 project = "Degu"
 author = "The Degu developers"
@@ -127,3 +135,30 @@ import os, tempfile
 # A declared icon: without one, browsers ask for /favicon.ico and log a 404.
 html_static_path = ["_static"]
 html_favicon = "_static/degu.svg"
+
+
+def _alias_viewcode_backlinks(app: Sphinx, doctree: nodes.document) -> None:
+    """Give each documented object the anchor viewcode's "[docs]" link uses.
+
+    On a module's source page, viewcode links every object back to its entry
+    as ``#<module>.<name>``, with one <module> per source module: the first
+    public module documented from it.  degu.server and degu.client both
+    re-export from degu._sslctx, so one of those links named the wrong module
+    (docs/test_hosted.py checks every internal link).  An extra id on the
+    signature makes that link land on the right entry.
+    """
+    modules = getattr(app.env, "_viewcode_modules", {})
+    for signature in doctree.findall(addnodes.desc_signature):
+        module, fullname = signature.get("module"), signature.get("fullname")
+        if not module or not fullname:
+            continue
+        entry = modules.get(_get_full_modname(module, fullname))
+        if entry and entry[3] != module:
+            alias = f"{entry[3]}.{fullname}"
+            if alias not in signature["ids"]:
+                signature["ids"].append(alias)
+
+
+def setup(app: Sphinx) -> None:
+    # After viewcode's own doctree-read handler (priority 500).
+    app.connect("doctree-read", _alias_viewcode_backlinks, priority=600)
