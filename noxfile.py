@@ -186,6 +186,7 @@ def docs(session: nox.Session) -> None:
         "no:cacheprovider",
         "docs/test_reference.py",
         "docs/test_browser.py",
+        "docs/test_hosted.py",
         *session.posargs,
         env={"DEGU_DOCS_HTML": str(out / "html")},
     )
