@@ -175,9 +175,7 @@ def test_conf_uses_the_python_inventory_only_where_it_exists(
     path = tmp_path / "objects.inv"
     if inventory == "present":
         path.write_bytes(b"")
-    monkeypatch.setenv(
-        "DEGU_PYTHON_INVENTORY", "" if inventory == "" else str(path)
-    )
+    monkeypatch.setenv("DEGU_PYTHON_INVENTORY", "" if inventory == "" else str(path))
     monkeypatch.setenv("DEGU_DOCS_ONLINE", online)
     conf = runpy.run_path(str(DOCS / "conf.py"))
     if locations is None:
