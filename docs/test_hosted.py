@@ -71,6 +71,7 @@ def _parse(path: Path) -> _Page:
 
 def broken_internal_links(site: Path) -> list[str]:
     """Every same-site link in *site* whose file or fragment does not exist."""
+    site = site.resolve()
     pages: dict[Path, _Page] = {p: _parse(p) for p in site.rglob("*.html")}
     broken = []
     for source, page in sorted(pages.items()):
@@ -83,7 +84,7 @@ def broken_internal_links(site: Path) -> list[str]:
             if target.is_dir():
                 target = target / "index.html"
             where = f"{source.relative_to(site)}: {link}"
-            if not target.is_file() or not target.is_relative_to(site.resolve()):
+            if not target.is_file() or not target.is_relative_to(site):
                 broken.append(f"{where} (no {path})")
             elif parts.fragment and target.suffix == ".html":
                 ids = pages[target].ids if target in pages else _parse(target).ids
@@ -227,10 +228,12 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     proc = _run(interpreter, "-m", "venv", venv)
     assert proc.returncode == 0, proc.stderr
     bin_dir = venv / "bin"
+    # Nothing of this session's venv or Degu settings; pip's own settings
+    # (index, certificates) stay, as they say how to reach the package index.
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DEGU_", "PYTHON", "VIRTUAL_ENV", "PIP_"))
+        if not k.startswith(("DEGU_", "PYTHON", "VIRTUAL_ENV"))
     }
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["READTHEDOCS"] = "True"
