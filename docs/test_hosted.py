@@ -7,7 +7,7 @@ so the build here runs in a fresh venv with Debian's Python inventory hidden
 (``DEGU_PYTHON_INVENTORY=""``, see ``docs/conf.py``).  Both that build and the
 session's own are checked for broken internal links.
 
-``nox -s docs -- -k "not hosted"`` skips the slow replay.
+``nox -s docs -- -k "not hosted_build"`` skips the slow replay.
 """
 
 from __future__ import annotations
