@@ -146,7 +146,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build sdist + wheel per distribution, twine check, and guard the namespace."""
-    session.install("build", "twine", "pytest", "pytest-timeout")
+    session.install("build", "twine", "pytest", "pytest-timeout", "mypy")
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     for package in PACKAGES:
@@ -154,7 +154,8 @@ def build(session: nox.Session) -> None:
             "python", "-m", "build", "--outdir", str(dist), f"packages/{package}"
         )
     session.run("twine", "check", "--strict", *glob.glob(str(dist / "*")))
-    # Wheels installed alone, together, editable and mixed in throw-away venvs.
+    # Wheels installed alone, together, editable and mixed in throw-away venvs;
+    # licence files and metadata; mypy --strict on each installed mix.
     session.run(
         "pytest",
         "-p",
