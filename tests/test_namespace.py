@@ -409,3 +409,30 @@ def test_core_refuses_to_import_over_the_old_pypi_degu(
     assert "ImportError" in proc.stderr
     assert "version '0.18.0'" in proc.stderr
     assert "pip uninstall degu" in proc.stderr
+
+
+# --- the documented install forms --------------------------------------------
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0,
+    reason="needs git",
+)
+def test_a_vcs_url_with_subdirectory_installs_core_and_embed(make_venv) -> None:
+    """docs/installation.rst's Git form, against this checkout's committed HEAD."""
+    python = make_venv()
+    # file://localhost/...: pip reads file:/// (no host) as a local path.
+    repo = f"git+file://localhost{ROOT}"
+    _pip(
+        python,
+        "install",
+        f"degu-core @ {repo}#subdirectory=packages/degu-core",
+        f"degu-embed @ {repo}#subdirectory=packages/degu-embed",
+    )
+    _assert_complete_without_controller(_probe(python))
+
+
+def _assert_complete_without_controller(report: dict[str, object]) -> None:
+    assert report["has_constants"] is True
+    assert report["found"]["degu.server"] is True  # type: ignore[index]
+    assert report["found"]["degu.controller"] is False  # type: ignore[index]
