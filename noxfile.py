@@ -42,7 +42,11 @@ PACKAGES: dict[str, list[str]] = {
 }
 TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
-TEST_EXTRAS: dict[str, list[str]] = {"degu-controller": ["uvloop"]}
+TEST_EXTRAS: dict[str, list[str]] = {
+    # requests: TempPKI certificates verify in a client that checks host names.
+    "degu-core": ["requests"],
+    "degu-controller": ["uvloop"],
+}
 DOCS_TOOLS = ["sphinx", "furo", "myst-parser"]
 COVERAGE_FAIL_UNDER = 92
 # Debian ships the Python inventory, so intersphinx works offline.
