@@ -219,8 +219,9 @@ def examples(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Bounded loopback benchmarks; prints figures as ratios to same-run baselines."""
-    # Baselines: uvicorn (with httptools and uvloop) and the wrk load generator.
-    session.install("uvicorn", "httptools", "uvloop")
+    # Baselines: uvicorn (with httptools and uvloop), the wrk load generator,
+    # and trustme for TempPKI creation.
+    session.install("uvicorn", "httptools", "uvloop", "trustme")
     if not shutil.which("wrk"):
         _apt_install(session, "wrk")
     _install_local(session, *PACKAGES)

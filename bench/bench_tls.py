@@ -2,7 +2,7 @@
 
 Two figures, each for plain ``Server``/``Client`` (the baseline) and for
 ``SSLServer``/``SSLClient`` with mutual TLS (client certificates, 2048-bit
-RSA keys from ``TempPKI``, TLS 1.3 as negotiated by default):
+ECDSA P-256 keys from ``TempPKI``, TLS 1.3 as negotiated by default):
 
 * **round trips**: sequential GET requests on one open connection, for an
   empty body and a 64 KiB body; the TLS/plain ratio of time per request is

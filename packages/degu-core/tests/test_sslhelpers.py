@@ -465,3 +465,58 @@ def test_PKI_create_ec_key_names_key_by_its_public_key_hash(tmp_path):
     key_id = p.create_ec_key()
     with open(p.path(key_id, "key"), "rb") as f:
         assert hash_pubkey(get_pubkey(f.read())) == key_id
+
+
+def serial_of(cert_file):
+    out = openssl("x509", "-noout", "-serial", "-in", cert_file).stdout.decode()
+    return int(out.strip().split("=")[1], 16)
+
+
+def test_issue_cert_keeps_the_serial_file_as_openssl_does(tmp_path, pki):
+    p, ca_id, cert_id = pki
+    srl = str(tmp_path / "fresh.srl")
+    csr, ca, key = p.path(cert_id, "csr"), p.path(ca_id, "ca"), p.path(ca_id, "key")
+    first = tmp_path / "first.pem"
+    first.write_bytes(issue_cert(csr, ca, key, srl))
+    with open(srl) as f:
+        text = f.read()
+    assert text == text.upper() and text.endswith("\n")
+    assert serial_of(str(first)) == int(text, 16) > 0
+    assert int(text, 16).bit_length() <= 159  # at most 20 octets, positive
+    second = tmp_path / "second.pem"
+    second.write_bytes(issue_cert(csr, ca, key, srl))
+    assert serial_of(str(second)) == int(text, 16) + 1
+
+
+def test_issue_cert_refuses_a_corrupt_serial_file(tmp_path, pki):
+    p, ca_id, cert_id = pki
+    srl = tmp_path / "bad.srl"
+    srl.write_text("not hex\n")
+    with pytest.raises(ValueError) as e:
+        issue_cert(
+            p.path(cert_id, "csr"), p.path(ca_id, "ca"), p.path(ca_id, "key"), str(srl)
+        )
+    assert str(e.value) == "srl_file: not a hex serial number: 'not hex'"
+
+
+@pytest.mark.parametrize("curve", ["P-256", "P-384"])
+def test_get_pubkey_of_an_ec_key_equals_openssl_pkey_pubout(curve):
+    """Read in Python, the public key must be byte for byte openssl's: ids hash it."""
+    for _ in range(5):
+        key_data = create_ec_key(curve)
+        expected = openssl("pkey", "-pubout", stdin=key_data).stdout
+        assert get_pubkey(key_data) == expected
+
+
+def test_get_pubkey_of_an_rsa_key_and_of_sec1_ec_keys_uses_openssl():
+    rsa = create_key(BITS)
+    assert get_pubkey(rsa) == openssl("pkey", "-pubout", stdin=rsa).stdout
+    sec1 = openssl("ec", stdin=create_ec_key()).stdout  # BEGIN EC PRIVATE KEY
+    assert sec1.startswith(b"-----BEGIN EC PRIVATE KEY-----")
+    assert get_pubkey(sec1) == openssl("pkey", "-pubout", stdin=sec1).stdout
+
+
+def test_get_pubkey_of_a_mangled_pkcs8_key_is_openssls_error():
+    body = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(subprocess.CalledProcessError):
+        get_pubkey(body)
