@@ -134,7 +134,8 @@ def coverage(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy --strict on the three src trees."""
-    session.install("ruff", "mypy")
+    # pytest: the opt-in pytest plugins of degu-core and degu-controller use it.
+    session.install("ruff", "mypy", "pytest")
     # Editable installs let mypy follow imports across the namespace portions
     # (degu-embed's __init__ imports degu-core's process machinery lazily).
     for package in PACKAGES:

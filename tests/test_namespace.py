@@ -169,6 +169,7 @@ def test_wheels_own_their_paths(dist_dir: Path) -> None:
     assert names["degu-controller"] == {
         "degu/controller/__init__.py",
         "degu/controller/py.typed",
+        "degu/controller/pytest_plugin.py",
     }
     assert not names["degu-core"] & names["degu-controller"]
 
