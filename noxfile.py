@@ -42,7 +42,11 @@ PACKAGES: dict[str, list[str]] = {
 }
 TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
-TEST_EXTRAS: dict[str, list[str]] = {"degu-controller": ["uvloop"]}
+TEST_EXTRAS: dict[str, list[str]] = {
+    # requests: TempPKI certificates verify in a client that checks host names.
+    "degu-core": ["requests"],
+    "degu-controller": ["uvloop"],
+}
 # Pinned in one file that the docs host (.readthedocs.yaml) installs too.
 DOCS_REQUIREMENTS = "docs/requirements.txt"
 DOCS_TEST_TOOLS = ["pytest", "pytest-timeout", "playwright", "pyyaml"]
@@ -132,7 +136,8 @@ def coverage(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy --strict on the three src trees."""
-    session.install("ruff", "mypy")
+    # pytest: the opt-in pytest plugins of degu-core and degu-controller use it.
+    session.install("ruff", "mypy", "pytest")
     # Editable installs let mypy follow imports across the namespace portions
     # (degu-embed's __init__ imports degu-core's process machinery lazily).
     for package in PACKAGES:
@@ -148,7 +153,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build sdist + wheel per distribution, twine check, and guard the namespace."""
-    session.install("build", "twine", "pytest", "pytest-timeout")
+    session.install("build", "twine", "pytest", "pytest-timeout", "mypy")
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     for package in PACKAGES:
@@ -156,7 +161,8 @@ def build(session: nox.Session) -> None:
             "python", "-m", "build", "--outdir", str(dist), f"packages/{package}"
         )
     session.run("twine", "check", "--strict", *glob.glob(str(dist / "*")))
-    # Wheels installed alone, together, editable and mixed in throw-away venvs.
+    # Wheels installed alone, together, editable and mixed in throw-away venvs;
+    # licence files and metadata; mypy --strict on each installed mix.
     session.run(
         "pytest",
         "-p",
@@ -220,8 +226,9 @@ def examples(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Bounded loopback benchmarks; prints figures as ratios to same-run baselines."""
-    # Baselines: uvicorn (with httptools and uvloop) and the wrk load generator.
-    session.install("uvicorn", "httptools", "uvloop")
+    # Baselines: uvicorn (with httptools and uvloop), the wrk load generator,
+    # and trustme for TempPKI creation.
+    session.install("uvicorn", "httptools", "uvloop", "trustme")
     if not shutil.which("wrk"):
         _apt_install(session, "wrk")
     _install_local(session, *PACKAGES)

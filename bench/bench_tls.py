@@ -2,13 +2,13 @@
 
 Two figures, each for plain ``Server``/``Client`` (the baseline) and for
 ``SSLServer``/``SSLClient`` with mutual TLS (client certificates, 2048-bit
-RSA keys from ``TempPKI``, TLS 1.3 as negotiated by default):
+ECDSA P-256 keys from ``TempPKI``, TLS 1.3 as negotiated by default):
 
 * **round trips**: sequential GET requests on one open connection, for an
   empty body and a 64 KiB body; the TLS/plain ratio of time per request is
   the steady-state cost of encryption;
 * **handshakes**: new connection + one GET + close, repeated; connections
-  per second is dominated by the handshake (RSA signatures, ECDHE).
+  per second is dominated by the handshake (ECDSA signatures, ECDHE).
 
 Client and server run in this one process, pinned to one CPU, so the figures
 are CPU cost, not parallelism. Batches of each kind are interleaved and the
@@ -126,7 +126,7 @@ def main() -> None:
             },
         )
 
-    print(f"TLS: {version} {cipher}, mutual auth, RSA 2048; pinned to CPU {cpu};")
+    print(f"TLS: {version} {cipher}, mutual auth, ECDSA P-256; pinned to CPU {cpu};")
     print(f"medians of {args.rounds} interleaved batches")
     print()
     header = f"{'measurement':<34}{'plain':>12}{'TLS':>12}{'TLS/plain':>11}  target"

@@ -29,6 +29,8 @@ MODULES = (
     "degu.applib",
     "degu.util",
     "degu.controller",
+    "degu.pytest_plugin",
+    "degu.controller.pytest_plugin",
 )
 
 # Public beyond __all__, as the SPEC names them.

@@ -1,5 +1,8 @@
 """A line-echo server written with asyncio, run in a thread by a Controller.
 
+Needs the degu-controller distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-controller`` (docs/installation.rst).
+
 The server answers every line it receives with the same line, says ``BYE``
 and hangs up on ``QUIT``, and refuses lines longer than ``MAX_LINE`` bytes.
 ``main()`` starts it on a free loopback port, talks to it with a plain
@@ -15,7 +18,13 @@ import asyncio
 import socket
 from typing import cast
 
-from degu.controller import Controller
+try:
+    from degu.controller import Controller
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-controller ({e}): install it with "
+        "python3 -m pip install ./packages/degu-controller (docs/installation.rst)"
+    ) from None
 
 #: Longest line accepted, in bytes, including its b"\n".
 MAX_LINE = 1024

@@ -1,5 +1,8 @@
 """Embed a Degu server in a program: start it, talk to it, shut it down.
 
+Needs the degu-embed distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core ./packages/degu-embed`` (docs/installation.rst).
+
 The server runs in its own process (``degu.EmbeddedServer``); this program
 talks to it with ``degu.client`` over the loopback interface and then
 terminates it.  Works under every multiprocessing start method:
@@ -14,7 +17,13 @@ import argparse
 import multiprocessing
 from typing import Any
 
-from degu import EmbeddedServer, IPv4_LOOPBACK
+try:
+    from degu import EmbeddedServer, IPv4_LOOPBACK
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-embed ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core ./packages/degu-embed (docs/installation.rst)"
+    ) from None
 
 
 def build_app(greeting: str) -> Any:

@@ -1,5 +1,8 @@
 """A tiny RGI app, runnable on its own or with ``python -m degu.server --app``.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 Serve it from this directory with::
 
     python3 -m degu.server --app hello_app:app
@@ -13,9 +16,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from degu.applib import AllowedMethods
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import AllowedMethods
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 
 @AllowedMethods("GET", "HEAD")

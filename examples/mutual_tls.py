@@ -1,5 +1,8 @@
 """Two devices, mutual TLS: each side proves who it is with a certificate.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 Device A runs an SSLServer; device B connects with an SSLClient. Each has its
 own key, named by the hash of its public key (its *id*), and a certificate
 whose common name is that id. The TLS handshake checks both certificates
@@ -15,9 +18,15 @@ import ssl
 import threading
 from typing import Any
 
-from degu.client import SSLClient
-from degu.misc import TempPKI
-from degu.server import SSLServer
+try:
+    from degu.client import SSLClient
+    from degu.misc import TempPKI
+    from degu.server import SSLServer
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 
 def peer_id(sock: ssl.SSLSocket) -> str | None:

@@ -1,5 +1,8 @@
 """A small REST service: JSON items over RGI, with a client to go with it.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 The service keeps named JSON values in memory:
 
     GET    /items          list the names, sorted
@@ -18,9 +21,15 @@ import json
 import threading
 from typing import Any
 
-from degu.applib import AllowedMethods, Router
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import AllowedMethods, Router
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 #: Largest JSON document a PUT may carry, in bytes.
 MAX_ITEM_SIZE = 65536

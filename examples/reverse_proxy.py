@@ -1,5 +1,8 @@
 """A reverse proxy in front of a real upstream Degu server, with ProxyApp.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 Two servers run on free loopback ports:
 
 * the upstream, an application that reports what it received and can send
@@ -20,10 +23,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from degu.applib import ProxyApp, Router
-from degu.base import BodyIter
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import ProxyApp, Router
+    from degu.base import BodyIter
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 #: Size of the body /api/blob sends, in bytes.
 BLOB_SIZE = 4 * 1024 * 1024

@@ -1,5 +1,8 @@
 """Route requests with degu.applib.Router, and filter methods.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 The routing table (nested dicts of path components):
 
     /                  home        GET, HEAD
@@ -19,9 +22,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from degu.applib import AllowedMethods, MethodFilter, Router
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import AllowedMethods, MethodFilter, Router
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 
 def text(status: int, reason: str, message: str) -> tuple[Any, ...]:

@@ -1,5 +1,8 @@
 """Serve static files with degu.applib.FilesApp, including Range requests.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 Running this file writes a few files into a temporary directory, serves the
 directory under /static/ next to a small API on a free loopback port, fetches
 whole files, parts of a file and a few refusals, prints what came back, and
@@ -13,9 +16,15 @@ import tempfile
 import threading
 from typing import Any
 
-from degu.applib import FilesApp, Router
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import FilesApp, Router
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 
 def make_site(root: str) -> None:

@@ -1,5 +1,8 @@
 """Stream request and response bodies without holding them in memory.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 The server has three routes:
 
     PUT /upload     reads the request body piece by piece (content-length or
@@ -23,10 +26,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from degu.applib import AllowedMethods, Router
-from degu.base import Body, BodyIter, ChunkedBodyIter
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.applib import AllowedMethods, Router
+    from degu.base import Body, BodyIter, ChunkedBodyIter
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 #: Size of the body GET /file sends and of the file main() uploads.
 SIZE = 8 * 1024 * 1024

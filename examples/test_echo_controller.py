@@ -1,8 +1,9 @@
-"""Tests for examples/echo_controller.py, written twice on purpose.
+"""Tests for examples/echo_controller.py, written three ways on purpose.
 
-The same checks appear as a pytest fixture and as a ``unittest.TestCase``
-with ``setUp``/``tearDown``: docs/howto/test-asyncio-server.rst includes both
-versions from this file, so the how-to shows code that is known to pass.
+The same checks appear as a pytest fixture, as a ``unittest.TestCase`` with
+``setUp``/``tearDown``, and with the ``degu_controller`` fixture of
+degu-controller's pytest plugin: docs/howto/test-asyncio-server.rst includes
+each version from this file, so the how-to shows code that is known to pass.
 """
 
 from __future__ import annotations
@@ -63,6 +64,21 @@ def test_says_bye_on_quit(echo_server: Any) -> None:
 
 
 # --- end of pytest version ---------------------------------------------------
+
+
+# --- plugin version ----------------------------------------------------------
+# degu-controller's opt-in pytest plugin has that fixture already: opt in once
+# (in the top-level conftest.py, or in a test module as here) and hand the
+# degu_controller fixture a Controller, or just a protocol factory.
+pytest_plugins = ["degu.controller.pytest_plugin"]
+
+
+def test_echoes_with_the_plugin_fixture(degu_controller: Any) -> None:
+    controller = degu_controller(LineEchoController("127.0.0.1", 0))
+    assert talk(controller.address, b"three\n", b"QUIT\n") == [b"three\n", b"BYE\n"]
+
+
+# --- end of plugin version ---------------------------------------------------
 
 
 def test_accepts_a_line_of_MAX_LINE_bytes(echo_server: Any) -> None:

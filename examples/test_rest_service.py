@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +24,31 @@ import rest_service  # noqa: E402
 from rest_service import MAX_ITEM_SIZE, ItemsClient, Store, build_app  # noqa: E402
 
 from degu.client import Client  # noqa: E402
-from degu.server import Server  # noqa: E402
+
+# The server fixtures come from Degu's opt-in pytest plugin
+# (docs/howto/pytest-fixtures.rst); the tests below only name the app.
+pytest_plugins = ["degu.pytest_plugin"]
+
+
+# --- fixtures
+@pytest.fixture
+def degu_app() -> Any:
+    """The app under test: a fresh, empty store for every test."""
+    return build_app(Store())
 
 
 @pytest.fixture
-def address() -> Iterator[Any]:
-    """Serve a fresh store on a free loopback port; yield its address."""
-    server = Server(("127.0.0.1", 0), build_app(Store()), timeout=10)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.address
-    finally:
-        server.shutdown()
-        thread.join(10)
+def degu_server_options() -> dict[str, Any]:
+    return {"timeout": 10}
+
+
+@pytest.fixture
+def address(degu_server: Any) -> Any:
+    """Where degu_server (the plugin's) serves degu_app on 127.0.0.1."""
+    return degu_server.address
+
+
+# --- end of fixtures
 
 
 @pytest.fixture

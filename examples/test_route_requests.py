@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +19,25 @@ from route_requests import build_app, home  # noqa: E402
 
 from degu.applib import ROUTER_MAX_DEPTH, Router  # noqa: E402
 from degu.client import Client  # noqa: E402
-from degu.server import Server  # noqa: E402
+
+# The server fixtures come from Degu's opt-in pytest plugin
+# (docs/howto/pytest-fixtures.rst); the tests below only name the app.
+pytest_plugins = ["degu.pytest_plugin"]
 
 
 @pytest.fixture
-def address() -> Iterator[Any]:
-    server = Server(("127.0.0.1", 0), build_app(), timeout=10)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.address
-    finally:
-        server.shutdown()
-        thread.join(10)
+def degu_app() -> Any:
+    return build_app()
+
+
+@pytest.fixture
+def degu_server_options() -> dict[str, Any]:
+    return {"timeout": 10}
+
+
+@pytest.fixture
+def address(degu_server: Any) -> Any:
+    return degu_server.address
 
 
 def call(address: Any, method: str, uri: str, body: bytes | None = None) -> Any:
@@ -72,21 +76,14 @@ def test_unknown_paths_get_410(address: Any) -> None:
     assert call(address, "POST", "/nowhere", b"data") == (410, None)
 
 
-def test_410_answer_reaches_curl() -> None:
-    server = Server(("127.0.0.1", 0), build_app(), timeout=10)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.address
-        out = subprocess.run(
-            ["curl", "-sS", "-i", "--max-time", "10", f"http://{host}:{port}/nowhere"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    finally:
-        server.shutdown()
-        thread.join(10)
+def test_410_answer_reaches_curl(degu_server: Any) -> None:
+    """curl sees the Gone answer; degu_server is the plugin's, a URL included."""
+    out = subprocess.run(
+        ["curl", "-sS", "-i", "--max-time", "10", degu_server.url + "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     if out.returncode == 127:
         pytest.skip("curl is not installed")
     assert out.stdout.startswith("HTTP/1.1 410 Gone\n")

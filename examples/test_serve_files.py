@@ -6,8 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +20,24 @@ import serve_files  # noqa: E402
 from serve_files import build_app, make_site  # noqa: E402
 
 from degu.client import Client  # noqa: E402
-from degu.server import Server  # noqa: E402
+
+# The server fixtures come from Degu's opt-in pytest plugin
+# (docs/howto/pytest-fixtures.rst); the tests below only name the app.
+pytest_plugins = ["degu.pytest_plugin"]
 
 SIZE = 1024  # data.bin
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
-    """Serve a fresh site; yield (server address, site directory)."""
+def degu_app(tmp_path: Path) -> Any:
     make_site(str(tmp_path))
-    server = Server(("127.0.0.1", 0), build_app(str(tmp_path)), timeout=10)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.address, tmp_path
-    finally:
-        server.shutdown()
-        thread.join(10)
+    return build_app(str(tmp_path))
+
+
+@pytest.fixture
+def site(degu_start: Any, degu_app: Any, tmp_path: Path) -> tuple[Any, Path]:
+    """Serve a fresh site; return (server address, site directory)."""
+    return degu_start(degu_app, timeout=10).address, tmp_path
 
 
 def test_main_shows_files_ranges_and_refusals(

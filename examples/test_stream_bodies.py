@@ -34,6 +34,10 @@ from degu.base import BodyIter, ChunkedBodyIter  # noqa: E402
 from degu.client import Client  # noqa: E402
 from degu.server import Server  # noqa: E402
 
+# The server fixtures come from Degu's opt-in pytest plugin
+# (docs/howto/pytest-fixtures.rst); the tests below only name the app.
+pytest_plugins = ["degu.pytest_plugin"]
+
 #: Size of the file uploaded in the memory test (three times SIZE).
 BIG = 3 * SIZE
 #: Most traced memory a transfer may need: a few 1 MiB pieces, not the body.
@@ -42,16 +46,19 @@ EXPECTED = hashlib.sha256(b"".join(generate(SIZE))).hexdigest()
 
 
 @pytest.fixture
-def conn() -> Iterator[Any]:
-    server = Server(("127.0.0.1", 0), build_app(), timeout=10)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with Client(server.address, timeout=10).connect() as c:
-            yield c
-    finally:
-        server.shutdown()
-        thread.join(10)
+def degu_app() -> Any:
+    return build_app()
+
+
+@pytest.fixture
+def degu_server_options() -> dict[str, Any]:
+    return {"timeout": 10}
+
+
+@pytest.fixture
+def conn(degu_server: Any) -> Iterator[Any]:
+    with degu_server.client(timeout=10).connect() as c:
+        yield c
 
 
 class Peak:

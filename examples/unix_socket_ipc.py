@@ -1,5 +1,8 @@
 """Fast local IPC over a Unix socket, with access control by peer credentials.
 
+Needs the degu-core distribution: from a clone of the repository,
+``python3 -m pip install ./packages/degu-core`` (docs/installation.rst).
+
 The same small service is served twice:
 
 * on a socket file in a private temporary directory (a ``str`` address), and
@@ -20,8 +23,14 @@ import tempfile
 import threading
 from typing import Any
 
-from degu.client import Client
-from degu.server import Server
+try:
+    from degu.client import Client
+    from degu.server import Server
+except ImportError as e:  # say which distribution to install
+    raise SystemExit(
+        f"{__file__} needs degu-core ({e}): install it with "
+        "python3 -m pip install ./packages/degu-core (docs/installation.rst)"
+    ) from None
 
 
 # --- app ----------------------------------------------------------------------

@@ -12,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from collections.abc import Iterator
+from email.parser import HeaderParser
 from pathlib import Path
 
 import pytest
@@ -43,12 +45,20 @@ print(json.dumps({
 """
 
 
-def _wheel(dist_dir: Path, dist: str) -> Path:
+def _built(dist_dir: Path, dist: str, suffix: str) -> Path:
     name = dist.replace("-", "_")
-    wheels = sorted(dist_dir.glob(f"{name}-*.whl"))
-    if len(wheels) != 1:
-        pytest.fail(f"need exactly one {name} wheel in {dist_dir}; got {wheels}")
-    return wheels[0]
+    found = sorted(dist_dir.glob(f"{name}-*{suffix}"))
+    if len(found) != 1:
+        pytest.fail(f"need exactly one {name} {suffix} in {dist_dir}; got {found}")
+    return found[0]
+
+
+def _wheel(dist_dir: Path, dist: str) -> Path:
+    return _built(dist_dir, dist, ".whl")
+
+
+def _sdist(dist_dir: Path, dist: str) -> Path:
+    return _built(dist_dir, dist, ".tar.gz")
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +73,6 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 sys.executable,
                 "-m",
                 "build",
-                "--wheel",
                 "--outdir",
                 str(out),
                 str(PACKAGES / dist),
@@ -142,7 +151,7 @@ def _assert_complete(report: dict[str, object]) -> None:
 
 
 def test_wheels_own_their_paths(dist_dir: Path) -> None:
-    """Only degu-embed ships degu/__init__.py; only degu-core ships py.typed."""
+    """Only degu-embed ships degu/__init__.py; no two wheels share a file."""
     names = {
         dist: {
             n
@@ -156,7 +165,12 @@ def test_wheels_own_their_paths(dist_dir: Path) -> None:
     assert names["degu-embed"] == {"degu/__init__.py"}
     assert "degu/py.typed" in names["degu-core"]
     assert "degu/py.typed" not in names["degu-controller"]
-    assert names["degu-controller"] == {"degu/controller.py"}
+    # degu.controller is a package so that its own marker types it alone.
+    assert names["degu-controller"] == {
+        "degu/controller/__init__.py",
+        "degu/controller/py.typed",
+        "degu/controller/pytest_plugin.py",
+    }
     assert not names["degu-core"] & names["degu-controller"]
 
 
@@ -222,3 +236,204 @@ def test_uninstalling_embed_leaves_a_working_namespace(
     assert report["file"] is None
     assert report["found"]["degu.server"] is True  # type: ignore[index]
     assert report["found"]["degu.controller"] is True  # type: ignore[index]
+
+
+# --- licence and metadata ---------------------------------------------------
+
+LICENCE_FILES = ("COPYING", "COPYING.LESSER")
+
+
+def _metadata(dist_dir: Path, dist: str) -> tuple[object, str]:
+    with zipfile.ZipFile(_wheel(dist_dir, dist)) as whl:
+        name = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        text = whl.read(name).decode()
+    return HeaderParser().parsestr(text), name.rsplit("/", 1)[0]
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_each_distribution_directory_carries_both_licence_texts(dist: str) -> None:
+    """The sources of each distribution hold the root's GPL-3 and LGPL-3 texts."""
+    for name in LICENCE_FILES:
+        assert (PACKAGES / dist / name).read_bytes() == (ROOT / name).read_bytes()
+    assert (
+        b"GNU LESSER GENERAL PUBLIC LICENSE" in (ROOT / "COPYING.LESSER").read_bytes()
+    )
+    assert b"GNU GENERAL PUBLIC LICENSE" in (ROOT / "COPYING").read_bytes()
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_every_wheel_carries_the_licence(dist_dir: Path, dist: str) -> None:
+    meta, info_dir = _metadata(dist_dir, dist)
+    assert meta["License-Expression"] == "LGPL-3.0-or-later"  # type: ignore[index]
+    assert sorted(meta.get_all("License-File")) == list(LICENCE_FILES)  # type: ignore[attr-defined]
+    with zipfile.ZipFile(_wheel(dist_dir, dist)) as whl:
+        for name in LICENCE_FILES:
+            text = whl.read(f"{info_dir}/licenses/{name}")
+            assert text == (ROOT / name).read_bytes()
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_every_sdist_carries_the_licence(dist_dir: Path, dist: str) -> None:
+    sdist = _sdist(dist_dir, dist)
+    top = sdist.name.removesuffix(".tar.gz")
+    with tarfile.open(sdist) as tar:
+        for name in LICENCE_FILES:
+            member = tar.extractfile(f"{top}/{name}")
+            assert member is not None
+            assert member.read() == (ROOT / name).read_bytes()
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_every_wheel_names_its_urls_status_and_typing(
+    dist_dir: Path, dist: str
+) -> None:
+    meta, _ = _metadata(dist_dir, dist)
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL"))  # type: ignore[attr-defined]
+    assert {"Documentation", "Source", "Changelog"} <= set(urls)
+    assert urls["Changelog"].endswith(f"/packages/{dist}/CHANGELOG.md")
+    classifiers = meta.get_all("Classifier")  # type: ignore[attr-defined]
+    assert "Typing :: Typed" in classifiers
+    assert any(c.startswith("Development Status :: ") for c in classifiers)
+
+
+# --- every distribution type-checks when installed alone ---------------------
+
+# One program per distribution: the first half is correct, the marked line
+# is a deliberate mistake mypy must report (so the types are really seen).
+TYPED_PROGRAMS = {
+    "degu-core": (
+        "from degu.sslhelpers import random_id\nident: str = random_id(15)\n",
+        "random_id('15')\n",
+    ),
+    "degu-embed": (
+        "import degu\nbound: float = degu.START_TIMEOUT\n",
+        "wrong: str = degu.START_TIMEOUT\n",
+    ),
+    "degu-controller": (
+        "import asyncio\n"
+        "from degu.controller import Controller\n"
+        "class Echo(Controller):\n"
+        "    def factory(self) -> asyncio.BaseProtocol:\n"
+        "        return asyncio.Protocol()\n"
+        "Echo('127.0.0.1', 0).stop()\n",
+        "Echo('127.0.0.1', 0).stop(1)\n",
+    ),
+}
+
+
+def _mypy(
+    python: Path, tmp_path: Path, source: str
+) -> subprocess.CompletedProcess[str]:
+    program = tmp_path / "program.py"
+    program.write_text(source)
+    return subprocess.run(
+        [
+            sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+            "--python-executable", str(python), str(program),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )  # fmt: skip
+
+
+def _assert_typed(python: Path, tmp_path: Path, dist: str) -> None:
+    good, bad = TYPED_PROGRAMS[dist]
+    ok = _mypy(python, tmp_path, good)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    wrong = _mypy(python, tmp_path, good + bad)
+    assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+    assert "import-untyped" not in wrong.stdout
+    assert "program.py:" in wrong.stdout and "1 error" in wrong.stdout
+
+
+MIXES = [
+    # (installed, uninstalled afterwards, distributions that must type-check)
+    (("degu-core",), (), ("degu-core",)),
+    (("degu-controller",), (), ("degu-controller",)),
+    (("degu-embed",), (), ("degu-core", "degu-embed")),
+    (DISTS, (), DISTS),
+    (DISTS, ("degu-core",), ("degu-controller",)),
+    (DISTS, ("degu-controller",), ("degu-core", "degu-embed")),
+    (DISTS, ("degu-embed",), ("degu-core", "degu-controller")),
+]
+
+
+@pytest.mark.parametrize(
+    ("installed", "removed", "typed"),
+    MIXES,
+    ids=[f"{'+'.join(i)}{''.join('-' + r for r in rm)}" for i, rm, _ in MIXES],
+)
+def test_each_installed_distribution_type_checks(
+    dist_dir: Path,
+    make_venv,
+    tmp_path: Path,
+    installed: tuple[str, ...],
+    removed: tuple[str, ...],
+    typed: tuple[str, ...],
+) -> None:
+    """mypy --strict sees real types, never import-untyped, in every mix."""
+    python = make_venv()
+    _install_wheels(python, dist_dir, *installed)
+    if removed:
+        _pip(python, "uninstall", "--yes", *removed)
+    for dist in typed:
+        _assert_typed(python, tmp_path, dist)
+
+
+# --- PyPI's unrelated "degu" -------------------------------------------------
+
+OLD_DEGU_INIT = '''"""Stands in for PyPI's unrelated degu 0.18 (a regular package)."""
+__version__ = "0.18.0"
+'''
+
+
+@pytest.mark.parametrize("module", ["degu.server", "degu.client", "degu.base"])
+def test_core_refuses_to_import_over_the_old_pypi_degu(
+    dist_dir: Path, make_venv, module: str
+) -> None:
+    """Installing PyPI's degu leaves its degu/__init__.py beside degu-core's files."""
+    python = make_venv()
+    _install_wheels(python, dist_dir, "degu-embed")
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    init = Path(site) / "degu" / "__init__.py"
+    init.write_text(OLD_DEGU_INIT)  # what `pip install degu` would leave there
+    proc = subprocess.run(
+        [str(python), "-c", f"import {module}"],
+        capture_output=True, text=True, timeout=60, cwd=python.parent,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "ImportError" in proc.stderr
+    assert "version '0.18.0'" in proc.stderr
+    assert "pip uninstall degu" in proc.stderr
+
+
+# --- the documented install forms --------------------------------------------
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0,
+    reason="needs git",
+)
+def test_a_vcs_url_with_subdirectory_installs_core_and_embed(make_venv) -> None:
+    """docs/installation.rst's Git form, against this checkout's committed HEAD."""
+    python = make_venv()
+    # file://localhost/...: pip reads file:/// (no host) as a local path.
+    repo = f"git+file://localhost{ROOT}"
+    _pip(
+        python,
+        "install",
+        f"degu-core @ {repo}#subdirectory=packages/degu-core",
+        f"degu-embed @ {repo}#subdirectory=packages/degu-embed",
+    )
+    _assert_complete_without_controller(_probe(python))
+
+
+def _assert_complete_without_controller(report: dict[str, object]) -> None:
+    assert report["has_constants"] is True
+    assert report["found"]["degu.server"] is True  # type: ignore[index]
+    assert report["found"]["degu.controller"] is False  # type: ignore[index]

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from degu import _cli
-from degu.base import Request, Session, api
 
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
@@ -265,6 +264,10 @@ def test_cli_help_explains_every_option() -> None:
         "--key",
         "--ca",
         "--quiet",
+        "--version",
+        "--log-level",
+        "--factory",
+        "port",
     ):
         assert option in out.stdout
     assert "127.0.0.1:8000" in out.stdout
@@ -443,34 +446,6 @@ def test_url_for() -> None:
     assert "--unix-socket /x.sock" in _cli.url_for("/x.sock", False)
 
 
-def test_format_access_is_common_log_format() -> None:
-    request = Request("GET", "/a?b=c", {}, None, [], ["a"], "b=c")
-    line = _cli.format_access(Session(("127.0.0.1", 5)), request, 200, 42)
-    m = CLF.match(line)
-    assert m and m.groups() == ("127.0.0.1", "GET", "/a?b=c", "200", "42")
-    line = _cli.format_access(Session("/x.sock"), request, 500, None)
-    assert line.startswith("- - - [") and line.endswith('" 500 -')
-
-
-def test_AccessLog_logs_failures_and_forwards_on_connect(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    class App:
-        def __call__(self, session: Any, request: Any, api: Any) -> Any:
-            raise RuntimeError("boom")
-
-        def on_connect(self, session: Any, sock: Any) -> bool:
-            return True
-
-    app = App()
-    logged = _cli.AccessLog(app)
-    assert logged.on_connect == app.on_connect
-    request = Request("GET", "/", {}, None, [], [], None)
-    with caplog.at_level("INFO", logger="degu.access"), pytest.raises(RuntimeError):
-        logged(Session(("::1", 5, 0, 0)), request, api)
-    assert caplog.records[-1].getMessage().endswith('"GET / HTTP/1.1" 500 -')
-
-
 def test_main_in_process_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -517,3 +492,149 @@ def test_main_in_process_serves_until_SIGINT(
     assert out.startswith(f"Serving {www} at http://localhost/")
     assert '"GET /data.bin HTTP/1.1" 200 4096' in err
     assert err.endswith("Stopped.\n")
+
+
+# --- --version, the positional port, --factory, --log-level ----------------
+
+
+def test_cli_version_prints_the_degu_core_version() -> None:
+    import importlib.metadata
+
+    out = cli("--version")
+    assert out.returncode == 0
+    assert out.stdout == f"degu-core {importlib.metadata.version('degu-core')}\n"
+    assert out.stderr == ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@needs_curl
+def test_cli_positional_port_listens_on_loopback(run: Any) -> None:
+    """`python -m degu.server 8080`, as `python -m http.server 8080`."""
+    port = _free_port()
+    server = run(str(port))
+    assert server.url == f"http://127.0.0.1:{port}/"
+    assert curl(server.url).stdout == b"<p>hello</p>"
+    assert server.stop()[0] == 0
+
+
+@needs_curl
+def test_cli_positional_port_0_picks_a_free_port(run: Any) -> None:
+    server = run("0", "--quiet")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", server.url)
+    assert not server.url.endswith(":0/")
+    assert curl(server.url + "data.bin").stdout == DATA
+    assert server.stop()[0] == 0
+
+
+@pytest.mark.parametrize("port", ["http", "65536", "-1", "8o"])
+def test_cli_bad_positional_port_exits_2(port: str) -> None:
+    out = cli("--", port)
+    assert out.returncode == 2
+    assert f"argument port: need 0 to 65535; got {port!r}" in out.stderr
+
+
+def test_cli_port_and_address_together_exit_2() -> None:
+    out = cli("8080", "--address", "127.0.0.1:0")
+    assert out.returncode == 2
+    assert "error: give the port once: positional 8080 or --address 127.0.0.1:0" in (
+        out.stderr
+    )
+
+
+FACTORY_MODULE = """
+import logging
+
+CALLS = []
+
+
+def create_app():
+    CALLS.append(1)
+    greeting = b"made by the factory %d" % len(CALLS)
+
+    def app(session, request, api):
+        logging.getLogger("degu.myapp").info("app says hello")
+        return (200, "OK", {}, greeting)
+
+    return app
+
+
+def broken_factory():
+    raise LookupError("no settings")
+
+
+def not_a_factory():
+    return 42
+"""
+
+
+@needs_curl
+def test_cli_factory_calls_the_app_factory_once(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "factoryapp.py").write_text(FACTORY_MODULE)
+    server = run("--app", "factoryapp:create_app", "--factory", "0", cwd=tmp_path)
+    assert curl(server.url, server.url).stdout == b"made by the factory 1" * 2
+    assert server.stop()[0] == 0
+    access = [m for m in map(CLF.match, server.stderr_lines) if m]
+    assert [m[4] for m in access] == ["200", "200"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("factoryapp:broken_factory", "LookupError: no settings"),
+        ("factoryapp:not_a_factory", "returned a non-callable: 42"),
+        ("factoryapp:nope", "--app: module 'factoryapp' has no attribute 'nope'"),
+    ],
+)
+def test_cli_bad_factory_exits_2(tmp_path: Path, spec: str, message: str) -> None:
+    (tmp_path / "factoryapp.py").write_text(FACTORY_MODULE)
+    out = cli("--app", spec, "--factory", "--address", "127.0.0.1:0", cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert out.stdout == ""
+
+
+def test_cli_factory_without_app_exits_2() -> None:
+    out = cli("--factory", "0")
+    assert out.returncode == 2
+    assert "error: --factory needs --app MODULE:CALLABLE" in out.stderr
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    ("level", "access", "app_info"),
+    [(None, True, False), ("info", True, True), ("DEBUG", True, True),
+     ("warning", False, False), ("error", False, False)],
+)  # fmt: skip
+def test_cli_log_level_sets_the_threshold_of_every_degu_logger(
+    run: Any, tmp_path: Path, level: str | None, access: bool, app_info: bool
+) -> None:
+    (tmp_path / "factoryapp.py").write_text(FACTORY_MODULE)
+    args = ["--app", "factoryapp:create_app", "--factory", "0"]
+    if level is not None:
+        args += ["--log-level", level]
+    server = run(*args, cwd=tmp_path)
+    assert curl(server.url).returncode == 0
+    assert server.stop()[0] == 0
+    assert any(map(CLF.match, server.stderr_lines)) is access
+    assert ("INFO: app says hello" in server.stderr_lines) is app_info
+
+
+def test_cli_bad_log_level_exits_2() -> None:
+    out = cli("--log-level", "verbose")
+    assert out.returncode == 2
+    assert "argument --log-level: invalid choice: 'verbose'" in out.stderr
+
+
+@needs_curl
+def test_cli_quiet_wins_over_log_level_info(run: Any, tmp_path: Path) -> None:
+    server = run("0", "--quiet", "--log-level", "info")
+    assert curl(server.url).returncode == 0
+    assert server.stop()[0] == 0
+    assert not any(map(CLF.match, server.stderr_lines))

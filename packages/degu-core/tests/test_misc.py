@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
 from degu import misc
-from degu.base import Range, Request
+from degu.base import Range, Request, Session, api
 
 
 def test_reexports_come_from_their_owner_modules() -> None:
@@ -211,3 +215,183 @@ def test_TempServer_with_RequestLogger_serves_over_loopback() -> None:
             r = conn.get(misc.mkuri("a", query="b"), {})
             assert (r.status, r.body.read()) == (200, b"hi /a?b")
     assert server.process.exitcode is not None
+
+
+# --- format_access_line and AccessLogger -------------------------------------
+
+CLF_LINE = re.compile(
+    r'^(\S+) - - \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "(.*)" (\S+) (\S+)$'
+)
+
+
+def test_format_access_line_is_common_log_format() -> None:
+    line = misc.format_access_line(("127.0.0.1", 5), "GET", "/a?b=c", 200, 42)
+    m = CLF_LINE.match(line)
+    assert m is not None
+    assert (m[1], m[3], m[4], m[5]) == ("127.0.0.1", "GET /a?b=c HTTP/1.1", "200", "42")
+
+
+def test_format_access_line_writes_when_in_local_time_with_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        line = misc.format_access_line(("::1", 1, 0, 0), "PUT", "/", 201, 0, when=0)
+        assert line == '::1 - - [01/Jan/1970:00:00:00 +0000] "PUT / HTTP/1.1" 201 0'
+        monkeypatch.setenv("TZ", "EST+5")
+        time.tzset()
+        line = misc.format_access_line(("::1", 1, 0, 0), "PUT", "/", 201, 0, when=0)
+        assert "[31/Dec/1969:19:00:00 -0500]" in line
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_format_access_line_dashes_for_what_is_unknown() -> None:
+    line = misc.format_access_line("/run/x.sock", None, None, None, None, when=0.0)
+    assert line.startswith("- - - [")
+    assert line.endswith('] "-" - -')
+    line = misc.format_access_line(b"\0abstract", "GET", None, 400, None, when=0.0)
+    assert line.endswith('] "-" 400 -')
+
+
+def test_format_access_line_escapes_what_could_forge_a_line() -> None:
+    line = misc.format_access_line(
+        ("10.0.0.1", 1), 'GE"T', "/a\nb\\c\u00e9", 200, 1, when=0.0
+    )
+    assert "\n" not in line
+    assert '"GE\\"T /a\\x0ab\\\\c\\xc3\\xa9 HTTP/1.1"' in line
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"status": 99}, ValueError, "status: need 100 <= status <= 999; got 99"),
+        (
+            {"status": True},
+            TypeError,
+            "status: need a <class 'int'> or None; got a <class 'bool'>: True",
+        ),
+        ({"size": -1}, ValueError, "size: need size >= 0; got -1"),
+        (
+            {"size": "12"},
+            TypeError,
+            "size: need a <class 'int'> or None; got a <class 'str'>: '12'",
+        ),
+        (
+            {"method": b"GET"},
+            TypeError,
+            "method: need a <class 'str'> or None; got a <class 'bytes'>: b'GET'",
+        ),
+        (
+            {"uri": 1},
+            TypeError,
+            "uri: need a <class 'str'> or None; got a <class 'int'>: 1",
+        ),
+        ({"when": "now"}, TypeError, "when: need a <class 'float'> or None; got 'now'"),
+    ],
+)
+def test_format_access_line_rejects_bad_values(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    args: dict[str, Any] = {
+        "address": ("127.0.0.1", 1), "method": "GET", "uri": "/",
+        "status": 200, "size": 0,
+    }  # fmt: skip
+    when = kwargs.pop("when", None)
+    args.update(kwargs)
+    with pytest.raises(error) as e:
+        misc.format_access_line(**args, when=when)
+    assert str(e.value) == message
+
+
+def _accesslogged(app: Any, caplog: pytest.LogCaptureFixture, **kw: Any) -> str:
+    logged = misc.AccessLogger(app, **kw)
+    request = Request("GET", "/x", {}, None, [], ["x"], None)
+    with caplog.at_level("INFO", logger="degu.access"):
+        logged(Session(("127.0.0.1", 9)), request, api)
+    return caplog.records[-1].getMessage()
+
+
+def test_AccessLogger_logs_status_and_size(caplog: pytest.LogCaptureFixture) -> None:
+    line = _accesslogged(lambda s, r, a: (201, "Created", {}, b"abc"), caplog)
+    assert caplog.records[-1].name == "degu.access"
+    assert line.endswith('"GET /x HTTP/1.1" 201 3')
+    line = _accesslogged(
+        lambda s, r, a: (200, "OK", {"content-length": 10}, object()), caplog
+    )
+    assert line.endswith(" 200 10")
+    line = _accesslogged(lambda s, r, a: (204, "No Content", {}, None), caplog)
+    assert line.endswith(" 204 -")
+    line = _accesslogged(lambda s, r, a: None, caplog)  # malformed: server's job
+    assert line.endswith('"GET /x HTTP/1.1" - -')
+
+
+def test_AccessLogger_logs_500_when_the_app_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class App:
+        def __call__(self, session: Any, request: Any, api: Any) -> Any:
+            raise RuntimeError("boom")
+
+        def on_connect(self, session: Any, sock: Any) -> bool:
+            return True
+
+    app = App()
+    logged = misc.AccessLogger(app)
+    assert logged.on_connect == app.on_connect
+    assert repr(logged) == f"AccessLogger({app!r})"
+    request = Request("GET", "/", {}, None, [], [], None)
+    with caplog.at_level("INFO", logger="degu.access"), pytest.raises(RuntimeError):
+        logged(Session(("::1", 5, 0, 0)), request, api)
+    assert caplog.records[-1].getMessage().endswith('"GET / HTTP/1.1" 500 -')
+
+
+def test_AccessLogger_uses_the_logger_given(caplog: pytest.LogCaptureFixture) -> None:
+    mine = logging.getLogger("myapp.access")
+    logged = misc.AccessLogger(lambda s, r, a: (200, "OK", {}, b""), mine)
+    assert logged.logger is mine
+    request = Request("GET", "/", {}, None, [], [], None)
+    with caplog.at_level("INFO", logger="myapp.access"):
+        logged(Session(("127.0.0.1", 9)), request, api)
+    assert caplog.records[-1].name == "myapp.access"
+    with caplog.at_level("WARNING", logger="myapp.access"):
+        caplog.clear()
+        logged(Session(("127.0.0.1", 9)), request, api)
+    assert caplog.records == []
+
+
+def test_AccessLogger_rejects_bad_arguments() -> None:
+    with pytest.raises(TypeError) as e:
+        misc.AccessLogger(17)  # type: ignore[arg-type]
+    assert str(e.value) == "app: not callable: 17"
+    with pytest.raises(TypeError) as e:
+        misc.AccessLogger(lambda s, r, a: None, "degu.access")  # type: ignore[arg-type]
+    assert str(e.value).startswith(
+        "logger: need a <class 'logging.Logger'>; got 'degu.access'"
+    )
+
+
+def test_importing_misc_leaves_the_test_helpers_for_later() -> None:
+    """A program may import AccessLogger without multiprocessing or openssl helpers."""
+    heavy = ["multiprocessing", "degu._processes", "degu._temppki", "degu.sslhelpers"]
+    report = f"import sys; print(sorted(set({heavy!r}) & set(sys.modules)))\n"
+    # Against a baseline from the same interpreter: coverage's subprocess
+    # patch (nox tests session) loads multiprocessing by itself.
+    before, after = (
+        subprocess.run(
+            [sys.executable, "-c", code + report],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        for code in ("", "import degu.misc\n")
+    )  # fmt: skip
+    assert after == before
+    lazy = subprocess.run(
+        [sys.executable, "-c", "import sys, degu.misc; degu.misc.TempPKI\n" + report],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "degu._temppki" in lazy
+    with pytest.raises(AttributeError) as e:
+        misc.NoSuchThing  # noqa: B018
+    assert str(e.value) == "module 'degu.misc' has no attribute 'NoSuchThing'"

@@ -14,12 +14,14 @@ from degu.sslhelpers import (
     b32enc,
     create_ca,
     create_csr,
+    create_ec_key,
     create_key,
     get_cert_pubkey,
     get_csr_pubkey,
     get_pubkey,
     hash_pubkey,
     issue_cert,
+    make_alt_names,
     make_subject,
     random_id,
     safe_write,
@@ -335,3 +337,186 @@ def test_PKI_sslconfigs(pki):
 def test_module_exports():
     for name in sslhelpers.__all__:
         assert getattr(sslhelpers, name).__doc__ or name == "DAYS"
+
+
+def alt_names_of(cert_file):
+    out = openssl("x509", "-noout", "-ext", "subjectAltName", "-in", cert_file)
+    lines = out.stdout.decode().splitlines()
+    return lines[1].strip() if len(lines) > 1 else None
+
+
+@pytest.mark.parametrize(
+    ("curve", "name"), [("P-256", "prime256v1"), ("P-384", "secp384r1")]
+)
+def test_create_ec_key_makes_a_named_curve_key(curve, name):
+    key_data = create_ec_key(curve)
+    assert key_data.startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    text = openssl("pkey", "-noout", "-text", stdin=key_data).stdout.decode()
+    assert f"ASN1 OID: {name}" in text
+    assert create_ec_key(curve) != key_data
+
+
+def test_create_ec_key_defaults_to_p256():
+    text = openssl("pkey", "-noout", "-text", stdin=create_ec_key()).stdout.decode()
+    assert "NIST CURVE: P-256" in text
+
+
+def test_create_ec_key_rejects_other_curves():
+    with pytest.raises(ValueError) as e:
+        create_ec_key("P-521")
+    assert str(e.value) == "curve must be one of ('P-256', 'P-384'); got 'P-521'"
+    with pytest.raises(TypeError) as e:
+        create_ec_key(b"P-256")
+    assert str(e.value) == f"curve: need a {str!r}; got a {bytes!r}: b'P-256'"
+
+
+def test_make_alt_names_sorts_dns_names_from_ip_addresses():
+    names = ["localhost", "127.0.0.1", "::1", "a-1.example.org", "localhost"]
+    assert make_alt_names(names) == (
+        "DNS:localhost, IP:127.0.0.1, IP:::1, DNS:a-1.example.org"
+    )
+    assert make_alt_names(iter(["ABCDEF234567"])) == "DNS:ABCDEF234567"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "-x.example", "x-.example", "a..b", "under_score", "sp ace", "x" * 64,
+     ".".join(["abcdefghij"] * 24), "*.example", "caf\u00e9", "1.2.3.4/8"],
+)  # fmt: skip
+def test_make_alt_names_rejects_what_is_neither_host_nor_address(bad):
+    with pytest.raises(ValueError) as e:
+        make_alt_names(["ok.example", bad])
+    assert str(e.value) == f"names: not a host name nor an IP address: {bad!r}"
+
+
+def test_make_alt_names_rejects_bad_types_and_nothing():
+    with pytest.raises(TypeError) as e:
+        make_alt_names("localhost")
+    assert str(e.value) == f"names: need an iterable of {str!r}; got 'localhost'"
+    with pytest.raises(TypeError) as e:
+        make_alt_names(["localhost", b"x"])
+    assert str(e.value) == f"names: need {str!r} items; got a {bytes!r}: b'x'"
+    with pytest.raises(ValueError) as e:
+        make_alt_names([])
+    assert str(e.value) == "names: need at least one name; got none"
+
+
+def test_issue_cert_with_alt_names_on_an_ec_chain(tmp_path):
+    ca_key = str(tmp_path / "ca.key")
+    safe_write(ca_key, create_ec_key())
+    ca_file = str(tmp_path / "ca.pem")
+    safe_write(ca_file, create_ca(ca_key, "/CN=TheCA"))
+    key_file = str(tmp_path / "leaf.key")
+    safe_write(key_file, create_ec_key())
+    csr_file = str(tmp_path / "leaf.csr")
+    safe_write(csr_file, create_csr(key_file, "/CN=TheLeaf"))
+    cert_file = str(tmp_path / "leaf.pem")
+    names = ("TheLeaf", "localhost", "::1")
+    srl = str(tmp_path / "ca.srl")
+    safe_write(cert_file, issue_cert(csr_file, ca_file, ca_key, srl, names))
+    assert verify_strict(ca_file, cert_file).returncode == 0
+    assert alt_names_of(cert_file) == (
+        "DNS:TheLeaf, DNS:localhost, IP Address:0:0:0:0:0:0:0:1"
+    )
+    text = openssl("x509", "-noout", "-text", "-in", cert_file).stdout.decode()
+    assert "ecdsa-with-SHA384" in text
+    # Without alt_names, no extension at all (what 0.19 made).
+    plain = str(tmp_path / "plain.pem")
+    safe_write(plain, issue_cert(csr_file, ca_file, ca_key, srl))
+    assert alt_names_of(plain) is None
+
+
+def test_issue_cert_checks_alt_names_before_running_openssl(tmp_path):
+    with pytest.raises(TypeError) as e:
+        issue_cert("a", "b", "c", "d", "localhost")
+    assert str(e.value) == f"alt_names: need an iterable of {str!r}; got 'localhost'"
+    with pytest.raises(ValueError) as e:
+        issue_cert("a", "b", "c", "d", ["bad name"])
+    assert str(e.value) == "alt_names: not a host name nor an IP address: 'bad name'"
+
+
+def test_PKI_issue_cert_lists_the_id_then_the_hostnames(tmp_path):
+    p = PKI(str(tmp_path))
+    ca_id = p.create_ec_key()
+    p.create_ca(ca_id)
+    cert_id = p.create_ec_key("P-384")
+    p.create_csr(cert_id)
+    cert_file = p.issue_cert(cert_id, ca_id, ["localhost", "10.0.0.1"])
+    assert alt_names_of(cert_file) == (
+        f"DNS:{cert_id}, DNS:localhost, IP Address:10.0.0.1"
+    )
+    assert subject_of(cert_file) == f"subject=CN={cert_id}"
+    with open(cert_file, "rb") as f:
+        assert hash_pubkey(get_cert_pubkey(f.read())) == cert_id
+
+
+def test_PKI_issue_cert_names_hostnames_in_its_errors(pki):
+    p, ca_id, cert_id = pki
+    with pytest.raises(ValueError) as e:
+        p.issue_cert(cert_id, ca_id, ["ok", "not ok"])
+    assert str(e.value) == "hostnames: not a host name nor an IP address: 'not ok'"
+    with pytest.raises(TypeError) as e:
+        p.issue_cert(cert_id, ca_id, "localhost")
+    assert str(e.value) == f"hostnames: need an iterable of {str!r}; got 'localhost'"
+
+
+def test_PKI_create_ec_key_names_key_by_its_public_key_hash(tmp_path):
+    p = PKI(str(tmp_path))
+    key_id = p.create_ec_key()
+    with open(p.path(key_id, "key"), "rb") as f:
+        assert hash_pubkey(get_pubkey(f.read())) == key_id
+
+
+def serial_of(cert_file):
+    out = openssl("x509", "-noout", "-serial", "-in", cert_file).stdout.decode()
+    return int(out.strip().split("=")[1], 16)
+
+
+def test_issue_cert_keeps_the_serial_file_as_openssl_does(tmp_path, pki):
+    p, ca_id, cert_id = pki
+    srl = str(tmp_path / "fresh.srl")
+    csr, ca, key = p.path(cert_id, "csr"), p.path(ca_id, "ca"), p.path(ca_id, "key")
+    first = tmp_path / "first.pem"
+    first.write_bytes(issue_cert(csr, ca, key, srl))
+    with open(srl) as f:
+        text = f.read()
+    assert text == text.upper() and text.endswith("\n")
+    assert serial_of(str(first)) == int(text, 16) > 0
+    assert int(text, 16).bit_length() <= 159  # at most 20 octets, positive
+    second = tmp_path / "second.pem"
+    second.write_bytes(issue_cert(csr, ca, key, srl))
+    assert serial_of(str(second)) == int(text, 16) + 1
+
+
+def test_issue_cert_refuses_a_corrupt_serial_file(tmp_path, pki):
+    p, ca_id, cert_id = pki
+    srl = tmp_path / "bad.srl"
+    srl.write_text("not hex\n")
+    with pytest.raises(ValueError) as e:
+        issue_cert(
+            p.path(cert_id, "csr"), p.path(ca_id, "ca"), p.path(ca_id, "key"), str(srl)
+        )
+    assert str(e.value) == "srl_file: not a hex serial number: 'not hex'"
+
+
+@pytest.mark.parametrize("curve", ["P-256", "P-384"])
+def test_get_pubkey_of_an_ec_key_equals_openssl_pkey_pubout(curve):
+    """Read in Python, the public key must be byte for byte openssl's: ids hash it."""
+    for _ in range(5):
+        key_data = create_ec_key(curve)
+        expected = openssl("pkey", "-pubout", stdin=key_data).stdout
+        assert get_pubkey(key_data) == expected
+
+
+def test_get_pubkey_of_an_rsa_key_and_of_sec1_ec_keys_uses_openssl():
+    rsa = create_key(BITS)
+    assert get_pubkey(rsa) == openssl("pkey", "-pubout", stdin=rsa).stdout
+    sec1 = openssl("ec", stdin=create_ec_key()).stdout  # BEGIN EC PRIVATE KEY
+    assert sec1.startswith(b"-----BEGIN EC PRIVATE KEY-----")
+    assert get_pubkey(sec1) == openssl("pkey", "-pubout", stdin=sec1).stdout
+
+
+def test_get_pubkey_of_a_mangled_pkcs8_key_is_openssls_error():
+    body = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(subprocess.CalledProcessError):
+        get_pubkey(body)

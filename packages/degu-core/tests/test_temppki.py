@@ -2,7 +2,10 @@
 
 import gc
 import os
+import shutil
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -67,13 +70,146 @@ def test_TempPKI_chains_verify_and_ids_match_keys(pki):
     assert wrong.returncode != 0
 
 
-def test_TempPKI_uses_2048_bit_keys_by_default(pki):
+def test_TempPKI_uses_ecdsa_p256_keys_by_default(pki):
+    assert pki.bits is None
+    for kid in (pki.server_ca_id, pki.server_id, pki.client_ca_id, pki.client_id):
+        out = subprocess.run(
+            ["openssl", "pkey", "-noout", "-text", "-in", pki.path(kid, "key")],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        assert out.stdout.startswith(b"Private-Key: (256 bit")
+        assert b"NIST CURVE: P-256" in out.stdout
+
+
+def test_TempPKI_is_made_quickly_by_default():
+    """bench/bench_temppki.py holds the 0.1 s target; this bound is for slow CI."""
+    start = time.perf_counter()
+    TempPKI()
+    assert time.perf_counter() - start < 2.0
+
+
+def alt_names(pki, cert_id):
     out = subprocess.run(
-        ["openssl", "pkey", "-noout", "-text", "-in", pki.path(pki.server_id, "key")],
-        capture_output=True,
-        timeout=TIMEOUT,
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName",
+         "-in", pki.path(cert_id, "cert")],
+        capture_output=True, timeout=TIMEOUT, text=True,
+    )  # fmt: skip
+    return out.stdout.splitlines()[1].strip()
+
+
+def test_TempPKI_server_certificate_names_its_id_and_loopback(pki):
+    assert pki.hostnames == ("localhost", "127.0.0.1", "::1")
+    assert alt_names(pki, pki.server_id) == (
+        f"DNS:{pki.server_id}, DNS:localhost, "
+        "IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"
     )
-    assert out.stdout.startswith(b"Private-Key: (2048 bit")
+    assert alt_names(pki, pki.client_id) == f"DNS:{pki.client_id}"
+    assert pki.server_ca_file == pki.path(pki.server_ca_id, "ca")
+
+
+def test_TempPKI_hostnames_keyword_replaces_the_loopback_names():
+    pki = TempPKI(client_pki=False, hostnames=["api.example", "192.0.2.7"])
+    assert pki.hostnames == ("api.example", "192.0.2.7")
+    assert alt_names(pki, pki.server_id) == (
+        f"DNS:{pki.server_id}, DNS:api.example, IP Address:192.0.2.7"
+    )
+    only_id = TempPKI(client_pki=False, hostnames=())
+    assert alt_names(only_id, only_id.server_id) == f"DNS:{only_id.server_id}"
+
+
+@pytest.mark.parametrize(
+    ("hostnames", "error", "message"),
+    [
+        (
+            "localhost",
+            TypeError,
+            f"hostnames: need an iterable of {str!r}; got 'localhost'",
+        ),
+        (["x y"], ValueError, "hostnames: not a host name nor an IP address: 'x y'"),
+        ([1], TypeError, f"hostnames: need {str!r} items; got a {int!r}: 1"),
+    ],
+)
+def test_TempPKI_rejects_bad_hostnames_before_making_anything(
+    hostnames, error, message, monkeypatch
+):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("mkdtemp called")
+
+    monkeypatch.setattr("tempfile.mkdtemp", forbidden)
+    with pytest.raises(error) as e:
+        TempPKI(hostnames=hostnames)
+    assert str(e.value) == message
+
+
+def _serve_hello(pki):
+    """An SSLServer without client certificates, in a thread of this process."""
+    from degu.server import SSLServer
+
+    def app(session, request, api):
+        return (200, "OK", {"content-type": "text/plain"}, b"verified\n")
+
+    server = SSLServer(pki.anonymous_server_sslconfig, ("127.0.0.1", 0), app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def hello_url(pki):
+    server, thread = _serve_hello(pki)
+    yield f"https://127.0.0.1:{server.address[1]}/"
+    server.shutdown()
+    thread.join(TIMEOUT)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_curl_verifies_a_TempPKI_server_certificate_without_k(pki, hello_url, host):
+    url = hello_url.replace("127.0.0.1", host)
+    port = hello_url.rsplit(":", 1)[1].rstrip("/")
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", "--max-time", str(TIMEOUT),
+         "--cacert", pki.server_ca_file,
+         "--resolve", f"localhost:{port}:127.0.0.1", url],
+        capture_output=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"verified\n"
+
+
+def test_requests_verifies_a_TempPKI_server_certificate(pki, hello_url):
+    requests = pytest.importorskip("requests")
+    response = requests.get(hello_url, verify=pki.server_ca_file, timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.text == "verified\n"
+    # The check is real: another PKI's CA does not vouch for this server.
+    other = TempPKI(client_pki=False)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(hello_url, verify=other.server_ca_file, timeout=TIMEOUT)
+
+
+def test_http_client_verifies_a_TempPKI_server_certificate(pki, hello_url):
+    """The standard library's default context checks the host name, too."""
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context(cafile=pki.server_ca_file)
+    port = int(hello_url.rsplit(":", 1)[1].rstrip("/"))
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", port, context=context, timeout=TIMEOUT
+    )
+    try:
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"verified\n"
+    finally:
+        conn.close()
+
+
+def test_TempPKI_with_rsa_keys_keeps_the_names():
+    pki = TempPKI(client_pki=False, bits=1024)
+    assert pki.bits == 1024
+    assert alt_names(pki, pki.server_id).startswith(f"DNS:{pki.server_id}, ")
 
 
 def test_TempPKI_sslconfig_properties(pki):

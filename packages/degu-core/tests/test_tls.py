@@ -51,6 +51,12 @@ def pki():
 
 
 @pytest.fixture(scope="module")
+def rsa_pki():
+    """The same PKI with RSA keys, TempPKI's other key type."""
+    return TempPKI(bits=2048)
+
+
+@pytest.fixture(scope="module")
 def other_pki():
     """An unrelated PKI: its certificates mean nothing to ``pki``'s CAs."""
     return TempPKI()
@@ -243,7 +249,9 @@ def test_anonymous_SSLServer_warns_and_serves_clients_without_certificate(pki, c
     assert "Security concern: sslctx allows unauthenticated clients!" in messages
 
 
-def test_SSLClient_limited_to_tls12_gets_ecdhe_aead(pki):
+@pytest.mark.parametrize("key", ["ECDSA", "RSA"])
+def test_SSLClient_limited_to_tls12_gets_ecdhe_aead(request, key):
+    pki = request.getfixturevalue("pki" if key == "ECDSA" else "rsa_pki")
     client_ctx = build_client_sslctx(pki.client_sslconfig)
     client_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     with serving(pki.server_sslconfig, ("127.0.0.1", 0)) as server:
@@ -251,9 +259,9 @@ def test_SSLClient_limited_to_tls12_gets_ecdhe_aead(pki):
             info = get_json(conn)
     assert info["version"] == "TLSv1.2"
     assert info["cipher"] in {
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-CHACHA20-POLY1305",
+        f"ECDHE-{key}-AES256-GCM-SHA384",
+        f"ECDHE-{key}-AES128-GCM-SHA256",
+        f"ECDHE-{key}-CHACHA20-POLY1305",
     }
 
 
@@ -299,14 +307,29 @@ def test_SSLClient_hostname_checking(pki):
         client = SSLClient(config, server.address, ssl_host=pki.server_id)
         with client.connect() as conn:
             assert get_json(conn)["peer_id"] == pki.client_id
-        # ...and nothing else does, not even the address connected to.
-        for ssl_host in ("wrong.example", None):
-            options = {} if ssl_host is None else {"ssl_host": ssl_host}
-            client = SSLClient(config, server.address, **options)
-            with pytest.raises(ssl.SSLCertVerificationError) as e:
-                client.connect()
-            assert e.value.verify_message.startswith(("Hostname mismatch", "IP"))
+        # ...as does the loopback address connected to (TempPKI's default
+        # hostnames), and nothing else does.
+        with SSLClient(config, server.address).connect() as conn:
+            assert get_json(conn)["peer_id"] == pki.client_id
+        client = SSLClient(config, server.address, ssl_host="wrong.example")
+        with pytest.raises(ssl.SSLCertVerificationError) as e:
+            client.connect()
+        assert e.value.verify_message.startswith("Hostname mismatch")
         assert_still_serving(pki, server)
+
+
+def test_SSLClient_hostname_checking_without_loopback_names():
+    """A certificate made with hostnames=() names only its id, not the address."""
+    pki = TempPKI(hostnames=())
+    config = pki.client_sslconfig
+    config["check_hostname"] = True
+    with serving(pki.server_sslconfig, ("127.0.0.1", 0)) as server:
+        with pytest.raises(ssl.SSLCertVerificationError) as e:
+            SSLClient(config, server.address).connect()
+        assert e.value.verify_message.startswith("IP address mismatch")
+        client = SSLClient(config, server.address, ssl_host=pki.server_id)
+        with client.connect() as conn:
+            assert get_json(conn)["peer_id"] == pki.client_id
 
 
 def test_SSLClient_with_hostname_checking_needs_an_ssl_host(pki, tmp_path):
@@ -528,11 +551,14 @@ def test_openssl_s_client_tls11_is_refused(pki, tmp_path, family):
         assert_still_serving(pki, server)
 
 
-def test_openssl_s_client_tls12_gets_ecdhe_aead(pki):
+@pytest.mark.parametrize("key", ["ECDSA", "RSA"])
+def test_openssl_s_client_tls12_gets_ecdhe_aead(request, key):
+    pki = request.getfixturevalue("pki" if key == "ECDSA" else "rsa_pki")
     with serving(pki.server_sslconfig, ("127.0.0.1", 0)) as server:
         result = s_client(server, "-tls1_2", *s_client_auth(pki))
     # The server's preference order puts AES-256-GCM first.
-    assert b"New, TLSv1.2, Cipher is ECDHE-RSA-AES256-GCM-SHA384" in result.stdout
+    expected = f"New, TLSv1.2, Cipher is ECDHE-{key}-AES256-GCM-SHA384".encode()
+    assert expected in result.stdout
     assert http_body(result.stdout)["version"] == "TLSv1.2"
 
 
@@ -634,9 +660,13 @@ def test_curl_without_certificate_is_refused(pki, tmp_path, family):
 @needs_curl
 def test_curl_refuses_wrong_server_name(pki):
     with serving(pki.server_sslconfig, ("127.0.0.1", 0)) as server:
-        result = curl(pki, f"https://127.0.0.1:{server.address[1]}/peer")
+        port = server.address[1]
+        result = curl(
+            pki, f"https://wrong.example:{port}/peer",
+            "--resolve", f"wrong.example:{port}:127.0.0.1",
+        )  # fmt: skip
     assert result.returncode == 60  # CURLE_PEER_FAILED_VERIFICATION
-    assert b"does not match target host name" in result.stderr
+    assert b"matches target host name 'wrong.example'" in result.stderr
 
 
 @needs_curl

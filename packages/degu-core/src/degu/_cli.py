@@ -2,10 +2,12 @@
 
 With no arguments it serves the current directory through
 ``degu.applib.FilesApp`` on ``127.0.0.1:8000`` (the port ``python -m
-http.server`` uses; ``--address 127.0.0.1:0`` picks a free one) and prints
-the URL to open.  ``--app module:callable`` serves any RGI app instead.
-Each request is logged to stderr in Common Log Format by a middleware added
-here, because ``Server`` itself logs per connection only (SPEC §4.7).
+http.server`` uses; a positional port, as ``python -m http.server 8080``, or
+``--address 127.0.0.1:0`` picks another) and prints the URL to open.
+``--app module:callable`` serves any RGI app instead (``--factory``: call it
+to get the app, as uvicorn does).  Each request is logged to stderr in Common
+Log Format by ``degu.misc.AccessLogger``, because ``Server`` itself logs per
+connection only (SPEC §4.7); ``--log-level`` sets the threshold.
 SIGINT (Ctrl-C) and SIGTERM stop the server cleanly and exit with status 0.
 
 Exit status: 0 after a clean stop, 1 when the server cannot start (e.g. the
@@ -23,7 +25,6 @@ import signal
 import ssl
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -35,7 +36,8 @@ __all__ = ("main",)
 DEFAULT_ADDRESS = "127.0.0.1:8000"
 #: Seconds requests in progress may take to finish after SIGINT/SIGTERM.
 SHUTDOWN_GRACE = 0.5
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()  # noqa: SIM905
+#: ``--log-level`` choices, as the :mod:`logging` level names.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 access_log = logging.getLogger("degu.access")
 
@@ -99,57 +101,33 @@ def load_app(spec: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def _clf_time(now: float) -> str:
-    t = time.localtime(now)
-    offset = t.tm_gmtoff or 0
-    sign = "-" if offset < 0 else "+"
-    hours, minutes = divmod(abs(offset) // 60, 60)
-    return (
-        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
-    )
+def load_factory(spec: str) -> Callable[..., Any]:
+    """Import ``module:callable`` with :func:`load_app`, call it, return its app."""
+    factory = load_app(spec)
+    try:
+        app = factory()
+    except Exception:
+        raise UsageError(
+            f"--factory: calling {spec}() failed:\n{traceback.format_exc()}"
+        ) from None
+    if not callable(app):
+        raise UsageError(f"--factory: {spec}() returned a non-callable: {app!r}")
+    return app  # type: ignore[no-any-return]
 
 
-def format_access(session: Any, request: Any, status: int | str, size: Any) -> str:
-    """One Common Log Format line: ``host - - [time] "request" status size``."""
-    address = session.address
-    host = address[0] if isinstance(address, tuple) else "-"
-    length = size if type(size) is int else "-"
-    return (
-        f"{host} - - [{_clf_time(time.time())}] "
-        f'"{request.method} {request.uri} HTTP/1.1" {status} {length}'
-    )
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"degu-core {version('degu-core')}"
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "degu-core (not installed: no version metadata)"
 
 
-class AccessLog:
-    """Middleware logging each request in Common Log Format on ``degu.access``.
-
-    The line is written when the app returns (the size is the response's
-    ``content-length``, ``-`` when unknown), or with status 500 when the app
-    raises (the exception still propagates, so the server answers 500).
-    """
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-        on_connect = getattr(app, "on_connect", None)
-        if on_connect is not None:
-            self.on_connect = on_connect
-
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
-        try:
-            response = self.app(session, request, api)
-        except Exception:
-            access_log.info("%s", format_access(session, request, 500, None))
-            raise
-        try:
-            status, headers = response[0], response[2]
-            size = headers.get("content-length") if isinstance(headers, dict) else None
-            if size is None and isinstance(response[3], bytes):
-                size = len(response[3])
-            access_log.info("%s", format_access(session, request, status, size))
-        except Exception:  # a malformed response is the server's to report
-            access_log.info("%s", format_access(session, request, "-", None))
-        return response
+def _port(text: str) -> int:
+    if not (text.isdigit() and text.isascii() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"need 0 to 65535; got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
             "2 for usage errors."
         ),
     )
+    p.add_argument(
+        "port",
+        nargs="?",
+        type=_port,
+        help="listen on 127.0.0.1:PORT (as python -m http.server PORT); "
+        "0 picks a free port; not with --address",
+    )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=_version(),
+        help="print degu-core's version and exit",
+    )
     what = p.add_mutually_exclusive_group()
     what.add_argument(
         "--app",
@@ -180,9 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the files below DIR (default: the current directory)",
     )
     p.add_argument(
+        "--factory",
+        action="store_true",
+        help="with --app: MODULE:CALLABLE is an app factory; call it with no "
+        "arguments to get the RGI app",
+    )
+    p.add_argument(
         "--address",
         metavar="ADDR",
-        default=DEFAULT_ADDRESS,
         help="where to listen: HOST:PORT, [IPV6]:PORT or an absolute Unix socket "
         f"path; port 0 picks a free port (default: {DEFAULT_ADDRESS})",
     )
@@ -221,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet",
         action="store_true",
         help="do not log requests (errors are still logged)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        type=str.lower,
+        metavar="LEVEL",
+        help="show degu's messages from LEVEL up: one of "
+        f"{', '.join(LOG_LEVELS)}; requests are logged at info (default: "
+        "requests, and the server's warnings)",
     )
     return p
 
@@ -265,31 +270,38 @@ def url_for(address: Any, tls: bool) -> str:
 
 
 @contextlib.contextmanager
-def _logging_to(stream: TextIO, quiet: bool) -> Iterator[None]:
+def _logging_to(
+    stream: TextIO, quiet: bool, level: str | None = None
+) -> Iterator[None]:
     """Send access lines and server warnings to ``stream`` while serving.
 
-    Everything is put back afterwards, so calling ``main()`` in a process
-    that has its own logging set up (a test) leaves no handler behind.
+    *level* (a ``--log-level`` choice) replaces both defaults: INFO for the
+    access lines, WARNING for the rest of ``degu``.  Everything is put back
+    afterwards, so calling ``main()`` in a process that has its own logging
+    set up (a test) leaves no handler behind.
     """
-    server_log = logging.getLogger("degu.server")
+    server_log = logging.getLogger("degu")
     saved = [(log, log.level, log.propagate) for log in (access_log, server_log)]
     access_handler = logging.StreamHandler(stream)
     access_handler.setFormatter(logging.Formatter("%(message)s"))
-    # Connection-level server messages are noise here; keep its warnings.
+    # Connection-level server messages are noise here; by default keep the
+    # warnings of every degu logger (server, TLS, applib).
     server_handler = logging.StreamHandler(stream)
     server_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    threshold = None if level is None else logging.getLevelNamesMapping()[level.upper()]
+    access_level = logging.INFO if threshold is None else threshold
     access_log.addHandler(access_handler)
-    access_log.setLevel(logging.WARNING if quiet else logging.INFO)
+    access_log.setLevel(max(access_level, logging.WARNING) if quiet else access_level)
     access_log.propagate = False
     server_log.addHandler(server_handler)
-    server_log.setLevel(logging.WARNING)
+    server_log.setLevel(logging.WARNING if threshold is None else threshold)
     try:
         yield
     finally:
         access_log.removeHandler(access_handler)
         server_log.removeHandler(server_handler)
-        for log, level, propagate in saved:
-            log.setLevel(level)
+        for log, saved_level, propagate in saved:
+            log.setLevel(saved_level)
             log.propagate = propagate
 
 
@@ -298,9 +310,18 @@ def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
     from degu.applib import FilesApp
     from degu.server import Server, SSLServer
 
-    address = parse_address(args.address)
+    if args.port is not None and args.address is not None:
+        raise UsageError(
+            f"give the port once: positional {args.port} or --address {args.address}"
+        )
+    if args.factory and args.app is None:
+        raise UsageError("--factory needs --app MODULE:CALLABLE")
+    if args.port is not None:
+        address: tuple[Any, ...] | str = ("127.0.0.1", args.port)
+    else:
+        address = parse_address(args.address or DEFAULT_ADDRESS)
     if args.app is not None:
-        app = load_app(args.app)
+        app = load_factory(args.app) if args.factory else load_app(args.app)
         what = args.app
     else:
         directory = os.path.abspath(args.directory or os.getcwd())
@@ -310,7 +331,9 @@ def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
             raise UsageError(f"--directory: cannot open {directory!r}: {e}") from None
         what = directory
     if not args.quiet:
-        app = AccessLog(app)
+        from degu.misc import AccessLogger
+
+        app = AccessLogger(app, access_log)
     options = _server_options(args)
     sslconfig = _sslconfig(args)
     sslctx = None
@@ -335,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with _logging_to(sys.stderr, args.quiet):
+    with _logging_to(sys.stderr, args.quiet, args.log_level):
         return _run(parser, args)
 
 
@@ -352,7 +375,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 2
     except OSError as e:
         print(
-            f"{parser.prog}: error: cannot listen on {args.address}: {e}\n"
+            f"{parser.prog}: error: cannot listen on {_where(args)}: {e}\n"
             "(use --address 127.0.0.1:0 to pick a free port)",
             file=sys.stderr,
             flush=True,
@@ -362,6 +385,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     print(f"Serving {what} at {url_for(server.address, tls)}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     return _serve(server)
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.port is not None:
+        return f"127.0.0.1:{args.port}"
+    return str(args.address or DEFAULT_ADDRESS)
 
 
 def _serve(server: Any) -> int:

@@ -14,6 +14,35 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
+def _check_namespace_owner() -> None:
+    """Refuse to run on top of the unrelated ``degu`` distribution from PyPI.
+
+    PyPI's ``degu`` (0.18 and older) is a different, older project whose files
+    have the same paths as degu-core's (``degu/server.py``, ``degu/base.py``...)
+    plus a regular ``degu/__init__.py``; installed alongside, the two overwrite
+    each other (docs/installation.rst).  Here ``degu`` must be either a PEP 420
+    namespace (no ``__file__``) or degu-embed's package, which carries the
+    ``_DISTRIBUTION`` marker.  A look at ``sys.modules`` costs nothing, unlike
+    reading the installed metadata.
+    """
+    import sys  # already loaded by every interpreter
+
+    package = sys.modules.get("degu")
+    origin = getattr(package, "__file__", None)
+    if origin is None or getattr(package, "_DISTRIBUTION", None) == "degu-embed":
+        return
+    version = getattr(package, "__version__", "unknown")
+    raise ImportError(
+        f"degu/__init__.py at {origin!r} (version {version!r}) is not degu-embed's: "
+        "the unrelated 'degu' distribution from PyPI seems to be installed "
+        "alongside degu-core, and the two overwrite each other's files. "
+        "Run 'python -m pip uninstall degu', then reinstall degu-core "
+        "(and degu-embed if you use it)."
+    )
+
+
+_check_namespace_owner()
+
 __all__ = [
     "BODY_CONSUMED",
     "BODY_ERROR",

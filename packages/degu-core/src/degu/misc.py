@@ -1,8 +1,9 @@
-"""Test fixtures and helpers for Degu servers, clients and RGI apps (SPEC §9).
+"""Test fixtures, helpers and logging middleware for Degu servers and RGI apps.
 
-Importing this module pulls in ``multiprocessing``, ``tempfile`` and the TLS
-helpers, so keep it out of production import paths: it is meant for tests,
-demos and interactive exploration.
+The temporary servers and the throw-away PKI (SPEC §9) need
+``multiprocessing``, ``tempfile`` and the TLS helpers; they are imported on
+first use (module ``__getattr__``, PEP 562), so that a production program can
+import :class:`AccessLogger` from here without paying for them.
 
 The wire helpers here (``format_*``, ``parse_headers``, ``write_chunk``) use
 the very parser and renderer the server and client use, so what a test builds
@@ -12,20 +13,25 @@ with them is exactly what Degu would send or accept.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from degu._parsing import parse_headers as _parse_headers
-from degu._processes import TempServer, TempSSLServer
 from degu._rendering import render_chunk
-from degu._temppki import TempPKI
 from degu.base import Request
 
+if TYPE_CHECKING:
+    from degu._processes import TempServer, TempSSLServer
+    from degu._temppki import TempPKI
+
 __all__ = (
+    "AccessLogger",
     "RequestLogger",
     "TempPKI",
     "TempSSLServer",
     "TempServer",
+    "format_access_line",
     "format_headers",
     "format_request",
     "format_response",
@@ -36,6 +42,25 @@ __all__ = (
 )
 
 log = logging.getLogger("degu.misc")
+
+# Where each lazily imported name lives.
+_LAZY = {
+    "TempServer": "degu._processes",
+    "TempSSLServer": "degu._processes",
+    "TempPKI": "degu._temppki",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``TempServer``, ``TempSSLServer`` and ``TempPKI`` when first used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
 def mkuri(*path: str, query: str | None = None) -> str:
@@ -176,4 +201,141 @@ class RequestLogger:
             response[0],
             response[1],
         )
+        return response
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+def _clf_time(when: float) -> str:
+    """``10/Oct/2000:13:55:36 -0700``: local time with its UTC offset."""
+    t = time.localtime(when)
+    offset = t.tm_gmtoff or 0
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return (
+        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
+    )
+
+
+def _clf_escape(text: str) -> str:
+    """Escape quotes, backslashes and unprintables: no request forges a log line."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isascii() and ch.isprintable():
+            out.append(ch)
+        else:
+            out.append("".join(f"\\x{b:02x}" for b in ch.encode("utf-8")))
+    return "".join(out)
+
+
+def _optional(name: str, value: object, kind: type) -> None:
+    if value is not None and (type(value) is not kind):
+        got = f"{type(value)!r}: {value!r}"
+        raise TypeError(f"{name}: need a {kind!r} or None; got a {got}")
+
+
+def format_access_line(
+    address: Any,
+    method: str | None,
+    uri: str | None,
+    status: int | None,
+    size: int | None,
+    *,
+    when: float | None = None,
+) -> str:
+    """One Common Log Format line: ``host - - [time] "request" status size``.
+
+    *address* is the peer address (a tuple's first item is the host; a Unix
+    socket gives ``-``).  ``None`` for *method* or *uri* logs the request as
+    ``"-"``; ``None`` for *status* or *size* logs ``-``.  *when* (seconds
+    since the epoch, default now) is written in local time.
+
+    >>> format_access_line(('127.0.0.1', 5000), 'GET', '/a', 200, 12, when=0.0)[:11]
+    '127.0.0.1 -'
+
+    Raises:
+        TypeError: an argument has the wrong type.
+        ValueError: *status* is not 100 to 999, or *size* is negative.
+    """
+    _optional("method", method, str)
+    _optional("uri", uri, str)
+    _optional("status", status, int)
+    _optional("size", size, int)
+    if when is not None and type(when) not in (int, float):
+        raise TypeError(f"when: need a {float!r} or None; got {when!r}")
+    if status is not None and not 100 <= status <= 999:
+        raise ValueError(f"status: need 100 <= status <= 999; got {status!r}")
+    if size is not None and size < 0:
+        raise ValueError(f"size: need size >= 0; got {size!r}")
+    host = address[0] if isinstance(address, tuple) and address else "-"
+    if method is None or uri is None:
+        request = "-"
+    else:
+        request = f"{_clf_escape(method)} {_clf_escape(uri)} HTTP/1.1"
+    stamp = _clf_time(time.time() if when is None else when)
+    code = "-" if status is None else str(status)
+    length = "-" if size is None else str(size)
+    return f'{_clf_escape(str(host))} - - [{stamp}] "{request}" {code} {length}'
+
+
+class AccessLogger:
+    """Middleware logging one Common Log Format line per request.
+
+    Each line (see :func:`format_access_line`) goes to *logger* at INFO,
+    by default the logger ``degu.access``.  It is written when the app
+    returns, with the response's ``content-length`` (or the length of a
+    ``bytes`` body) as the size; when the app raises, with status 500 and the
+    exception propagating, so that the server answers 500 as usual.  The
+    app's ``on_connect`` (if any) is kept.  ``python -m degu.server`` logs
+    through this class.
+    """
+
+    def __init__(
+        self, app: Callable[..., Any], logger: logging.Logger | None = None
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app: not callable: {app!r}")
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise TypeError(f"logger: need a {logging.Logger!r}; got {logger!r}")
+        self.app = app
+        self.logger = logging.getLogger("degu.access") if logger is None else logger
+        on_connect = getattr(app, "on_connect", None)
+        if on_connect is not None:
+            self.on_connect = on_connect
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.app!r})"
+
+    def _log(self, session: Any, request: Any, status: Any, size: Any) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        status = status if type(status) is int and 100 <= status <= 999 else None
+        size = size if type(size) is int and size >= 0 else None
+        line = format_access_line(
+            session.address, request.method, request.uri, status, size
+        )
+        self.logger.info("%s", line)
+
+    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+        """Call the app, then log the request with the status it answered."""
+        try:
+            response = self.app(session, request, api)
+        except Exception:
+            self._log(session, request, 500, None)
+            raise
+        try:
+            status, headers, body = response[0], response[2], response[3]
+            size = headers.get("content-length") if isinstance(headers, dict) else None
+            if size is None and isinstance(body, bytes):
+                size = len(body)
+        except Exception:  # a malformed response is the server's to report
+            status = size = None
+        self._log(session, request, status, size)
         return response

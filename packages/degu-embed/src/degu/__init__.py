@@ -37,6 +37,10 @@ del TYPE_CHECKING
 
 __version__ = "0.2.0"
 
+# degu-core checks this marker on import: a regular degu/__init__.py without it
+# belongs to PyPI's unrelated, older "degu" (docs/installation.rst).
+_DISTRIBUTION = "degu-embed"
+
 IPv6_LOOPBACK = ("::1", 0, 0, 0)
 IPv6_ANY = ("::", 0, 0, 0)
 IPv4_LOOPBACK = ("127.0.0.1", 0)
