@@ -80,7 +80,7 @@ def test_mkreq_cls_and_Request_validation() -> None:
     assert misc.mkreq("GET", "/x?q", cls=cls) == "made"
     assert calls == [("GET", "/x?q", {}, None, [], ["x"], "q")]
     with pytest.raises(ValueError):
-        misc.mkreq("PATCH", "/")
+        misc.mkreq("TRACE", "/")
 
 
 def test_format_headers() -> None:

@@ -12,6 +12,7 @@ import socket
 from time import monotonic
 
 from degu._common import BUF_LEN, EmptyPreambleError
+from degu._errors import ParseError
 from degu._timeouts import set_recv_timeout, timed_out
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -28,6 +29,11 @@ DIRECT_READ_MIN = 4096
 
 def _not_found(end: bytes, data: bytes | bytearray | memoryview) -> ValueError:
     return ValueError(f"{end!r} not found in {bytes(data[:32])!r}...")
+
+
+def _too_large(data: bytes | bytearray | memoryview) -> ParseError:
+    # RFC 6585 §5: no CRLFCRLF within BUF_LEN bytes.
+    return ParseError(431, f"{_END!r} not found in {bytes(data[:32])!r}...")
 
 
 class Reader:
@@ -137,7 +143,7 @@ class Reader:
         mv = self._mv
         if stop == BUF_LEN:
             self.overflow = True
-            raise _not_found(_END, buf)
+            raise _too_large(buf)
         try:
             n = self._recv_into(mv[stop:])
         except BlockingIOError:
@@ -159,7 +165,7 @@ class Reader:
             while True:
                 if stop == BUF_LEN:
                     self.overflow = True
-                    raise _not_found(_END, buf)
+                    raise _too_large(buf)
                 if timeout is not None:
                     left = t0 + timeout - monotonic()
                     if left <= 0:

@@ -20,12 +20,8 @@ from degu._common import (
     Response,
     wants_close,
 )
-from degu._parsing import (
-    CHUNKED,
-    parse_request,
-    request_body_framing,
-    request_error_status,
-)
+from degu._errors import ParseError
+from degu._parsing import CHUNKED, parse_request, request_body_framing
 from degu._reader import Reader
 from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
@@ -186,7 +182,7 @@ def serve_requests(
         try:
             preamble = read_preamble("request preamble is empty")
         except ValueError as e:
-            status = 431 if reader.overflow else 400
+            status = e.status if isinstance(e, ParseError) else 400
             send_error(sock, status)
             raise RequestRefused(f"{status}: {e}") from e
         state.busy = True
@@ -197,7 +193,7 @@ def serve_requests(
             else:
                 n = None
         except ValueError as e:
-            status = request_error_status(e)
+            status = e.status if isinstance(e, ParseError) else 400
             send_error(sock, status)
             raise RequestRefused(f"{status}: {e}") from e
         if n is None:
