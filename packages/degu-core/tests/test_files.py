@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ import pytest
 
 from degu import _discard, _files
 from degu.applib import FilesApp
-from degu.base import Body, ChunkedBody, Range, Request, Session, api
+from degu.base import (
+    Body,
+    ChunkedBody,
+    OpenRange,
+    Range,
+    Request,
+    Session,
+    SuffixRange,
+    api,
+)
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
@@ -86,20 +96,44 @@ def test_FilesApp_attributes_repr_and_close(tree: Path) -> None:
         os.fstat(fd)
 
 
-def test_FilesApp_serves_a_file_with_GET(app: FilesApp) -> None:
+def validators(tree: Path, name: str) -> dict[str, str]:
+    """The etag and last-modified FilesApp sends for *name*."""
+    st = (tree / name).stat()
+    return {
+        "etag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+        "last-modified": formatdate(st.st_mtime, usegmt=True),
+    }
+
+
+def test_FilesApp_serves_a_file_with_GET(tree: Path, app: FilesApp) -> None:
     r = call(app, req("GET", "data.bin"))
     assert r[:3] == (
         200,
         "OK",
-        {"content-length": 10240, "content-type": "application/octet-stream"},
+        {
+            "accept-ranges": "bytes",
+            "content-length": 10240,
+            "content-type": "application/octet-stream",
+            **validators(tree, "data.bin"),
+        },
     )
     assert r[3].content_length == 10240
     assert read_body(r) == DATA
 
 
-def test_FilesApp_answers_HEAD_without_a_body(app: FilesApp) -> None:
+def test_FilesApp_answers_HEAD_without_a_body(tree: Path, app: FilesApp) -> None:
     r = call(app, req("HEAD", "index.html"))
-    assert r == (200, "OK", {"content-length": 13, "content-type": "text/html"}, None)
+    assert r == (
+        200,
+        "OK",
+        {
+            "accept-ranges": "bytes",
+            "content-length": 13,
+            "content-type": "text/html; charset=utf-8",
+            **validators(tree, "index.html"),
+        },
+        None,
+    )
 
 
 def test_FilesApp_serves_index_html(app: FilesApp) -> None:
@@ -121,14 +155,17 @@ def test_FilesApp_redirects_a_directory_to_its_slash_form(app: FilesApp) -> None
 
 def test_FilesApp_serves_an_empty_file(app: FilesApp) -> None:
     r = call(app, req("GET", "empty.txt"))
-    assert r[:3] == (200, "OK", {"content-length": 0, "content-type": "text/plain"})
+    assert r[:2] == (200, "OK")
+    assert r[2]["content-length"] == 0
+    assert r[2]["content-type"] == "text/plain; charset=utf-8"
     assert read_body(r) == b""
 
 
 def test_FilesApp_content_types(tree: Path, app: FilesApp) -> None:
     for name in ("a.css", "a.tar.gz", "a.unknownext", "README"):
         (tree / name).write_bytes(b"x")
-    assert call(app, req("HEAD", "a.css"))[2]["content-type"] == "text/css"
+    css = "text/css; charset=utf-8"
+    assert call(app, req("HEAD", "a.css"))[2]["content-type"] == css
     # A compressed file is labelled as what it is, not as what it contains.
     assert call(app, req("HEAD", "a.tar.gz"))[2]["content-type"] == "application/gzip"
     assert "content-type" not in call(app, req("HEAD", "a.unknownext"))[2]
@@ -223,22 +260,55 @@ def test_FilesApp_range_gives_206(app: FilesApp) -> None:
     assert read_body(r) == DATA[10:20]
     last = call(app, req("GET", "data.bin", headers={"range": Range(10239, 10240)}))
     assert read_body(last) == DATA[-1:]
-    head = call(app, req("HEAD", "data.bin", headers={"range": Range(0, 10240)}))
-    assert head[0] == 206 and head[3] is None
+    # RFC 9110 §14.2: Range is for GET only; HEAD describes the whole file.
+    head = call(app, req("HEAD", "data.bin", headers={"range": Range(0, 10)}))
+    assert head[0] == 200 and head[3] is None
     assert head[2]["content-length"] == 10240
 
 
-def test_FilesApp_unsatisfiable_range_is_416(app: FilesApp) -> None:
-    for rng in (Range(10240, 10241), Range(0, 10241), Range(20000, 20001)):
+@pytest.mark.parametrize(
+    ("rng", "start", "stop"),
+    [
+        (Range(0, 10241), 0, 10240),
+        (Range(10000, 99999), 10000, 10240),
+        (OpenRange(0), 0, 10240),
+        (OpenRange(10230), 10230, 10240),
+        (SuffixRange(2), 10238, 10240),
+        (SuffixRange(99999), 0, 10240),
+    ],
+)
+def test_FilesApp_every_single_range_form_gives_206_clamped(
+    app: FilesApp, rng: Any, start: int, stop: int
+) -> None:
+    """RFC 9110 §14.1.1: a range past the end is clamped, not refused."""
+    r = call(app, req("GET", "data.bin", headers={"range": rng}))
+    assert r[:2] == (206, "Partial Content")
+    assert r[2]["content-range"] == f"bytes {start}-{stop - 1}/10240"
+    assert r[2]["content-length"] == stop - start
+    assert read_body(r) == DATA[start:stop]
+
+
+def test_FilesApp_unsatisfiable_range_is_416_with_the_length(app: FilesApp) -> None:
+    for rng in (Range(10240, 10241), OpenRange(20000), SuffixRange(0)):
         r = call(app, req("GET", "data.bin", headers={"range": rng}))
-        assert r == (416, "Range Not Satisfiable", {"content-length": 0}, None)
-    r = call(app, req("GET", "empty.txt", headers={"range": Range(0, 1)}))
-    assert r[0] == 416
+        assert r == (
+            416,
+            "Range Not Satisfiable",
+            {"content-length": 0, "content-range": "bytes */10240"},
+            None,
+        )
+    for rng in (Range(0, 1), OpenRange(0), SuffixRange(1)):
+        r = call(app, req("GET", "empty.txt", headers={"range": rng}))
+        assert r[0] == 416 and r[2]["content-range"] == "bytes */0"
 
 
-def test_FilesApp_str_range_header_is_400(app: FilesApp) -> None:
-    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-1"}))
-    assert r == (400, "Bad Request", {"content-length": 0}, None)
+@pytest.mark.parametrize("value", ["bytes=0-1,5-6", "items=0-1", "bytes=0-1"])
+def test_FilesApp_range_list_or_other_unit_gives_the_whole_file(
+    app: FilesApp, value: str
+) -> None:
+    """RFC 9110 §14.2: a server may ignore Range; a str value means a list."""
+    r = call(app, req("GET", "data.bin", headers={"range": value}))
+    assert r[:2] == (200, "OK") and read_body(r) == DATA
 
 
 def test_FilesApp_streams_large_files_without_reading_them_whole(
@@ -428,7 +498,10 @@ def test_FilesApp_over_degu_client_with_get_range(served: Any) -> None:
         r = conn.get_range("/data.bin", {}, 5, 10)
         assert r.status == 206 and r.body.read() == DATA[5:10]
         r = conn.get_range("/data.bin", {}, 0, 10241)
+        assert (r.status, r.body.read()) == (206, DATA)
+        r = conn.get_range("/data.bin", {}, 10240, 10241)
         assert (r.status, r.body.read()) == (416, b"")
+        assert r.headers["content-range"] == "bytes */10240"
     finally:
         conn.close()
 

@@ -461,13 +461,23 @@ def test_parse_content_range_edges() -> None:
     )
     for bad in [
         b"bytes 0-1/1",
-        b"bytes */10",
+        b"bytes */",
+        b"bytes */01",
+        b"bytes */x",
         b"bytes 0-1/*",
         b"bytes 2-1/5",
         b"bytes=0-1/5",
     ]:
         with pytest.raises(ValueError, match="^bad content-range: "):
             parse_content_range(bad)
+
+
+def test_parse_content_range_passes_the_unsatisfied_form_as_str() -> None:
+    """RFC 9110 §14.4: a 416 says ``bytes */LENGTH``; a client must read it."""
+    assert parse_content_range(b"bytes */10") == "bytes */10"
+    assert parse_content_range(b"bytes */0") == "bytes */0"
+    headers = parse_headers(b"content-range: bytes */5", isresponse=True)
+    assert headers == {"content-range": "bytes */5"}
 
 
 def test_request_body_framing() -> None:

@@ -163,8 +163,14 @@ def parse_range(src: bytes) -> Range | OpenRange | SuffixRange | str:
     raise ParseError(400, f"bad range: {src!r}")
 
 
-def parse_content_range(src: bytes) -> ContentRange:
-    """Parse ``bytes START-END/TOTAL`` into ``ContentRange(START, END+1, TOTAL)``."""
+def parse_content_range(src: bytes) -> ContentRange | str:
+    """Parse ``bytes START-END/TOTAL`` into ``ContentRange(START, END+1, TOTAL)``.
+
+    The unsatisfied-range form ``bytes */TOTAL`` of a 416 (RFC 9110 §14.4)
+    is returned as the ``str`` it is.
+    """
+    if src[:8] == b"bytes */" and 0 <= _decimal(src[8:]) <= MAX_LENGTH:
+        return src.decode()
     if len(src) <= MAX_CONTENT_RANGE_LEN and src[:6] == b"bytes ":
         span, sep1, t = src[6:].partition(b"/")
         a, sep2, b = span.partition(b"-")
