@@ -559,3 +559,193 @@ def test_FilesApp_discard_limit_on_the_wire(served: Any) -> None:
     # reset, the rest of the upload is drained for a bounded while.
     reply = _exchange(served.address, head % (limit + 1) + b"y" * 200000)
     assert reply.startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+
+
+# --- conditional requests (RFC 9110 §13) -----------------------------------
+
+
+def test_FilesApp_if_none_match_gives_304_with_validators(
+    tree: Path, app: FilesApp
+) -> None:
+    tags = validators(tree, "data.bin")
+    for value in (tags["etag"], "W/" + tags["etag"], f'"x", {tags["etag"]}', "*"):
+        for method in ("GET", "HEAD"):
+            r = call(app, req(method, "data.bin", headers={"if-none-match": value}))
+            assert r == (304, "Not Modified", tags, None)
+
+
+def test_FilesApp_if_none_match_other_tag_gives_the_file(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin", headers={"if-none-match": '"other"'}))
+    assert r[0] == 200 and read_body(r) == DATA
+
+
+def test_FilesApp_if_modified_since(tree: Path, app: FilesApp) -> None:
+    tags = validators(tree, "data.bin")
+    mtime = int((tree / "data.bin").stat().st_mtime)
+    for when, status in ((mtime, 304), (mtime + 3600, 304), (mtime - 1, 200)):
+        since = formatdate(when, usegmt=True)
+        r = call(app, req("GET", "data.bin", headers={"if-modified-since": since}))
+        assert r[0] == status
+    for bad in ("yesterday", "", "Mon, 99 Foo 2020 99:99:99 GMT"):
+        r = call(app, req("GET", "data.bin", headers={"if-modified-since": bad}))
+        assert r[0] == 200
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    both = {"if-none-match": '"other"', "if-modified-since": tags["last-modified"]}
+    assert call(app, req("GET", "data.bin", headers=both))[0] == 200
+
+
+def test_FilesApp_if_range(tree: Path, app: FilesApp) -> None:
+    tags = validators(tree, "data.bin")
+    for value, status in [
+        (tags["etag"], 206),
+        (tags["last-modified"], 206),
+        ("W/" + tags["etag"], 200),  # weak tags never match If-Range
+        ('"stale"', 200),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 200),
+    ]:
+        headers = {"range": OpenRange(10), "if-range": value}
+        r = call(app, req("GET", "data.bin", headers=headers))
+        assert r[0] == status
+        assert read_body(r) == (DATA[10:] if status == 206 else DATA)
+
+
+# --- names, listings and dotfiles --------------------------------------------
+
+
+def test_FilesApp_serves_decoded_names(tree: Path, app: FilesApp) -> None:
+    (tree / "my file é.txt").write_bytes(b"hello")
+    request = Request(
+        "GET", "/my%20file%20%C3%A9.txt", {}, None, [], ["my file é.txt"], None
+    )
+    r = call(app, request)
+    assert r[0] == 200 and read_body(r) == b"hello"
+
+
+def test_FilesApp_redirect_location_is_percent_encoded(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "a dir é").mkdir()
+    r = call(app, req("GET", "a dir é"))
+    assert r[2]["location"] == "/a%20dir%20%C3%A9/"
+
+
+def test_FilesApp_without_listing_a_directory_without_index_is_404(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "plain").mkdir()
+    assert call(app, req("GET", "plain", ""))[0] == 404
+
+
+@pytest.fixture
+def listing_app(tree: Path) -> Iterator[FilesApp]:
+    (tree / "plain" / "zdir").mkdir(parents=True)
+    (tree / "plain" / "Adir").mkdir()
+    (tree / "plain" / "b.txt").write_bytes(b"b" * 2048)
+    (tree / "plain" / "<script>&'\".txt").write_bytes(b"x")
+    (tree / "plain" / "my file é.txt").write_bytes(b"x")
+    (tree / "plain" / "a:b").write_bytes(b"x")
+    (tree / "plain" / ".env").write_bytes(b"SECRET=1")
+    (tree / "plain" / ".git").mkdir()
+    (tree / "plain" / "inside").symlink_to("b.txt")
+    (tree / "plain" / "outside").symlink_to("../../secret.txt")
+    (tree / "plain" / "dangling").symlink_to("nowhere")
+    os.mkfifo(tree / "plain" / "fifo")
+    a = FilesApp(str(tree), listing=True)
+    yield a
+    a.close()
+
+
+def listing_of(app: FilesApp, *path: str) -> str:
+    r = call(app, req("GET", *path))
+    assert r[:2] == (200, "OK")
+    assert r[2]["content-type"] == "text/html; charset=utf-8"
+    assert r[2]["content-length"] == len(r[3])
+    head = call(app, req("HEAD", *path))
+    assert head[2] == r[2] and head[3] is None
+    return str(r[3].decode())
+
+
+def test_FilesApp_listing_escapes_names_and_encodes_links(
+    listing_app: FilesApp,
+) -> None:
+    page = listing_of(listing_app, "plain", "")
+    assert "<title>Index of /plain/</title>" in page
+    assert '<a href="./%3Cscript%3E&amp;&#x27;%22.txt">' in page
+    assert "&lt;script&gt;&amp;&#x27;&quot;.txt</a>" in page
+    assert "<script>" not in page
+    assert '<a href="./my%20file%20%C3%A9.txt">my file é.txt</a>' in page
+    assert '<a href="./a:b">a:b</a>' in page  # './' keeps 'a:' from being a scheme
+    assert '<a href="../">../</a>' in page
+    assert 'title="2048 bytes">2.0 KiB</td>' in page
+
+
+def test_FilesApp_listing_puts_directories_first(listing_app: FilesApp) -> None:
+    page = listing_of(listing_app, "plain", "")
+    order = [page.index(f">{n}</a>") for n in ("Adir/", "zdir/", "a:b", "b.txt")]
+    assert order == sorted(order)
+
+
+def test_FilesApp_listing_shows_only_what_can_be_fetched(
+    listing_app: FilesApp,
+) -> None:
+    page = listing_of(listing_app, "plain", "")
+    assert ">inside</a>" in page
+    for hidden in (".env", ".git", "outside", "dangling", "fifo"):
+        assert f">{hidden}" not in page
+
+
+def test_FilesApp_listing_of_the_root_has_no_parent_link(tree: Path) -> None:
+    (tree / "index.html").unlink()
+    a = FilesApp(str(tree), listing=True)
+    try:
+        page = listing_of(a)
+        assert '<a href="../">' not in page and "Index of /<" in page
+        assert '<a href="./sub/">sub/</a>' in page
+    finally:
+        a.close()
+
+
+def test_FilesApp_listing_still_serves_index_html(listing_app: FilesApp) -> None:
+    assert read_body(call(listing_app, req("GET", "sub", ""))) == b"sub home"
+
+
+def test_FilesApp_listing_title_includes_the_mount(listing_app: FilesApp) -> None:
+    request = Request("GET", "/files/plain/", {}, None, ["files"], ["plain", ""], None)
+    r = call(listing_app, request)
+    assert b"<title>Index of /files/plain/</title>" in r[3]
+
+
+def test_FilesApp_listing_of_a_file_with_a_slash_is_404(
+    listing_app: FilesApp,
+) -> None:
+    assert call(listing_app, req("GET", "data.bin", ""))[0] == 404
+
+
+def test_FilesApp_hides_dotfiles_by_default(tree: Path, app: FilesApp) -> None:
+    (tree / ".env").write_bytes(b"SECRET=1")
+    (tree / ".git").mkdir()
+    (tree / ".git" / "config").write_bytes(b"[core]")
+    (tree / "via-link").symlink_to(".git/config")
+    for path in ((".env",), (".git", "config"), (".git", ""), ("via-link",)):
+        assert call(app, req("GET", *path))[0] == 404
+    shown = FilesApp(str(tree), dotfiles=True)
+    try:
+        assert read_body(call(shown, req("GET", ".env"))) == b"SECRET=1"
+        assert read_body(call(shown, req("GET", "via-link"))) == b"[core]"
+    finally:
+        shown.close()
+
+
+def test_FilesApp_options_are_checked_and_shown(tree: Path) -> None:
+    with pytest.raises(TypeError) as e:
+        FilesApp(str(tree), listing=1)  # type: ignore[arg-type]
+    assert str(e.value) == "listing: need a <class 'bool'>; got a <class 'int'>: 1"
+    with pytest.raises(TypeError) as e:
+        FilesApp(str(tree), dotfiles="yes")  # type: ignore[arg-type]
+    assert str(e.value).startswith("dotfiles: need a <class 'bool'>")
+    a = FilesApp(str(tree), listing=True, dotfiles=True)
+    try:
+        assert (a.listing, a.dotfiles) == (True, True)
+        assert repr(a) == f"FilesApp({str(tree)!r}, listing=True, dotfiles=True)"
+    finally:
+        a.close()

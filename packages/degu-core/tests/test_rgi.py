@@ -520,3 +520,55 @@ def test_Validator_in_front_of_a_real_server() -> None:
     finally:
         server.shutdown(5)
         thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("uri", "mount", "path", "query"),
+    [
+        ("/my%20file", [], ["my file"], None),
+        ("/a/%C3%A9?x=%20", ["a"], ["é"], "x=%20"),
+        ("/a%25b", [], ["a%b"], None),
+    ],
+)
+def test_Validator_accepts_percent_decoded_paths(
+    uri: str, mount: Any, path: Any, query: Any
+) -> None:
+    """docs/explanation/rgi.rst: mount + path are the decoded segments of uri."""
+    req = Request(uri=uri, mount=mount, path=path, query=query)
+    assert run((200, "OK", {}, None), req)
+
+
+def test_Validator_refuses_an_undecoded_or_wrongly_decoded_path() -> None:
+    with pytest.raises(ValueError, match="request.uri '/my%20file' != mount"):
+        run((200, "OK", {}, None), Request(uri="/my%20file", path=["my%20file"]))
+    with pytest.raises(ValueError, match="path is not UTF-8"):
+        run((200, "OK", {}, None), Request(uri="/%ff", path=["x"]))
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PATCH"])
+def test_Validator_accepts_OPTIONS_and_PATCH(method: str) -> None:
+    assert run((200, "OK", {}, None), Request(method=method))
+
+
+def test_Validator_accepts_a_PATCH_body_and_refuses_an_OPTIONS_body() -> None:
+    from degu.base import Body, api
+
+    body = Body(io.BytesIO(b"abc"), 3)
+    req = Request("PATCH", headers={"content-length": 3}, body=body)
+    v = rgi.Validator(returning((200, "OK", {}, None)))
+    assert v(Session(), req, api)
+    body = Body(io.BytesIO(b"abc"), 3)
+    req = Request("OPTIONS", headers={"content-length": 3}, body=body)
+    with pytest.raises(ValueError, match="request.method is 'OPTIONS', but"):
+        v(Session(), req, api)
+
+
+def test_Validator_accepts_every_single_range_form_from_api() -> None:
+    from degu.base import OpenRange, SuffixRange, api
+
+    v = rgi.Validator(returning((200, "OK", {}, None)))
+    for rng in (OpenRange(3), SuffixRange(3)):
+        assert v(Session(), Request(headers={"range": rng}), api)
+    # An older api without the one-sided forms admits only its Range.
+    with pytest.raises(TypeError):
+        run((200, "OK", {}, None), Request(headers={"range": OpenRange(3)}))
