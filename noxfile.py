@@ -40,7 +40,10 @@ PACKAGES: dict[str, list[str]] = {
     "degu-embed": ["degu-core"],
     "degu-controller": [],
 }
-TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
+# requests: a real client for the range, OPTIONS and percent-encoding tests.
+TEST_TOOLS = [
+    "pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11", "requests"
+]  # fmt: skip
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
 TEST_EXTRAS: dict[str, list[str]] = {"degu-controller": ["uvloop"]}
 DOCS_TOOLS = ["sphinx", "furo", "myst-parser"]
@@ -175,14 +178,19 @@ def docs(session: nox.Session) -> None:
     common = ["-W", "-n", "--keep-going", "-q"]
     session.run("sphinx-build", *common, "-b", "html", "docs", str(out / "html"))
     session.run("sphinx-build", *common, "-b", "doctest", "docs", str(out / "doctest"))
-    # Every public name documented; the built pages render in a real browser.
+    # Every public name documented; the built pages render in a real browser,
+    # and so does `python -m degu.server` (screenshots under _build/screenshots).
     session.run(
         "pytest",
         "-p",
         "no:cacheprovider",
         "docs/test_reference.py",
         "docs/test_browser.py",
-        env={"DEGU_DOCS_HTML": str(out / "html")},
+        "docs/test_server_browser.py",
+        env={
+            "DEGU_DOCS_HTML": str(out / "html"),
+            "DEGU_SCREENSHOTS": str(out / "screenshots"),
+        },
     )
 
 
