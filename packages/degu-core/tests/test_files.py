@@ -749,3 +749,38 @@ def test_FilesApp_options_are_checked_and_shown(tree: Path) -> None:
         assert repr(a) == f"FilesApp({str(tree)!r}, listing=True, dotfiles=True)"
     finally:
         a.close()
+
+
+def test_FilesApp_answers_are_valid_RGI_responses(tree: Path, live_server: Any) -> None:
+    """Every new answer (304, 416, listings, HEAD) passes rgi.Validator."""
+    from degu.rgi import Validator
+
+    app = FilesApp(str(tree), listing=True)
+    live = live_server(("127.0.0.1", 0), Validator(app), timeout=5)
+    etag = validators(tree, "data.bin")["etag"]
+    cases = [
+        ("GET", "/data.bin", {"Range": "bytes=-10"}, 206),
+        ("GET", "/data.bin", {"Range": "bytes=10-"}, 206),
+        ("GET", "/data.bin", {"Range": "bytes=0-1,4-5"}, 200),
+        ("GET", "/data.bin", {"If-None-Match": etag}, 304),
+        ("HEAD", "/data.bin", {"If-None-Match": etag}, 304),
+        ("HEAD", "/sub", {}, 301),
+        ("GET", "/sub/", {}, 200),
+        ("HEAD", "/empty.txt", {"Range": "bytes=0-"}, 200),
+        ("GET", "/data.bin", {"Range": "bytes=99999-"}, 416),
+    ]
+    (tree / "plain").mkdir()
+    cases.append(("GET", "/plain/", {}, 200))
+    cases.append(("HEAD", "/plain/", {}, 200))
+    try:
+        for method, target, headers, status in cases:
+            conn = http.client.HTTPConnection(*live.address, timeout=5)
+            try:
+                conn.request(method, target, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                assert r.status == status, (method, target, headers)
+            finally:
+                conn.close()
+    finally:
+        app.close()

@@ -572,3 +572,19 @@ def test_Validator_accepts_every_single_range_form_from_api() -> None:
     # An older api without the one-sided forms admits only its Range.
     with pytest.raises(TypeError):
         run((200, "OK", {}, None), Request(headers={"range": OpenRange(3)}))
+
+
+def test_Validator_accepts_a_HEAD_304_without_a_length() -> None:
+    """RFC 9110 §8.6: a 304 has no content for a length to describe."""
+    req = Request(method="HEAD")
+    assert run((304, "Not Modified", {"etag": '"x"'}, None), req)
+    assert run((204, "No Content", {}, None), req)
+    with pytest.raises(ValueError, match="^response to HEAD: need"):
+        run((200, "OK", {}, None), req)
+
+
+def test_Validator_accepts_content_length_0_with_a_None_body() -> None:
+    """The RGI page asks bodiless answers on kept connections to say length 0."""
+    assert run((404, "Not Found", {"content-length": 0}, None))
+    with pytest.raises(ValueError, match="^response.body is None, but 'content-le"):
+        run((404, "Not Found", {"content-length": 1}, None))

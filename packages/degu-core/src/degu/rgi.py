@@ -22,6 +22,7 @@ REQUEST_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH")
 #: Methods whose requests may carry a body (RFC 9110 §9.3; RFC 5789 §2).
 BODY_METHODS = ("PUT", "POST", "PATCH")
 _RANGE_NAMES = ("Range", "OpenRange", "SuffixRange")
+_NO_CONTENT = (204, 304)
 LENGTH = "content-length"
 ENCODING = "transfer-encoding"
 
@@ -224,11 +225,13 @@ def _check_fresh(label: str, body: object, chunked: bool) -> None:
 
 
 def _validate_response_body(
-    method: str, headers: dict[Any, Any], body: object, bodies: object
+    method: str, status: int, headers: dict[Any, Any], body: object, bodies: object
 ) -> None:
     label = "response.body"
     if method == "HEAD":
-        if LENGTH not in headers and ENCODING not in headers:
+        # A 204 or 304 has no content to describe (RFC 9110 §8.6, §15.4.5).
+        framed = LENGTH in headers or ENCODING in headers
+        if not framed and status not in _NO_CONTENT:
             raise ValueError(
                 f"response to HEAD: need {LENGTH!r} or {ENCODING!r} in headers"
             )
@@ -238,8 +241,10 @@ def _validate_response_body(
             )
         return
     if body is None:
+        # content-length: 0 still frames "no body" exactly, and is what the
+        # RGI page asks of a bodiless answer that keeps the connection open.
         for name in (LENGTH, ENCODING):
-            if name in headers:
+            if name in headers and not (name == LENGTH and headers[name] == 0):
                 raise ValueError(f"response.body is None, but {name!r} in headers")
         return
     if isinstance(body, (bytes, bytearray)):
@@ -280,7 +285,7 @@ def _validate_response(method: str, response: object, bodies: object) -> None:
     if not reason:
         raise ValueError("response.reason cannot be empty")
     _validate_headers("response.headers", headers, bodies)
-    _validate_response_body(method, headers, body, bodies)
+    _validate_response_body(method, status, headers, body, bodies)
 
 
 class Validator:
