@@ -42,6 +42,26 @@ def test_AllowedMethods() -> None:
         assert str(e.value) == f"bad method: {bad!r}"
 
 
+def test_AllowedMethods_filters_OPTIONS_and_PATCH() -> None:
+    am = applib.AllowedMethods("OPTIONS", "PATCH")
+    assert am.isallowed("OPTIONS") and am.isallowed("PATCH")
+    assert not am.isallowed("GET")
+    assert applib.METHODS == (
+        "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"
+    )  # fmt: skip
+
+
+def test_Router_matches_decoded_components() -> None:
+    """Keys match percent-decoded segments, so 'my file' and 'é' route."""
+    from degu.base import Session, api
+    from degu.misc import mkreq
+
+    router = applib.Router({"my file": echo, "é": echo})
+    for uri in ("/my%20file", "/%C3%A9"):
+        r = router(Session(("x", 1)), mkreq("GET", uri), api)
+        assert r[0] == 200
+
+
 def test_AllowedMethods_as_decorator() -> None:
     filtered = applib.AllowedMethods("GET")(echo)
     assert type(filtered) is applib.MethodFilter

@@ -226,3 +226,18 @@ def test_ProxyApp_answers_504_when_the_upstream_times_out() -> None:
                     assert response.headers["connection"] == "close"
         finally:
             release.set()
+
+
+def test_ProxyApp_forwards_encoded_paths_PATCH_and_OPTIONS(chain: Any) -> None:
+    """Decoded components are encoded again on the way upstream."""
+    from degu.base import ChunkedBodyIter
+
+    upstream, front = chain
+    with Client(front.address).connect() as conn:
+        text = conn.get("/my%20file%20%C3%A9?q=%20", {}).body.read().decode()
+        assert text.startswith("GET /my%20file%20%C3%A9?q=%20 ")
+        text = conn.options("/a", {}).body.read().decode()
+        assert text.startswith("OPTIONS /a ") and " n=0 " in text
+        body = ChunkedBodyIter([(None, b"abc"), (None, b"")])
+        text = conn.patch("/a", {}, body).body.read().decode()
+        assert text.startswith("PATCH /a ") and " n=3 " in text
