@@ -211,10 +211,10 @@ class ProxyApp:
             except ConnectionError:
                 # An idle upstream connection may have been closed by the
                 # upstream server (its timeout) without us noticing.  Retrying
-                # is only safe for an idempotent method (RFC 9110 §9.2.2) with
-                # no request body (partly) sent; then try once more on a fresh
-                # connection.
-                if request.body is not None or request.method == "POST":
+                # is only safe for an idempotent method (RFC 9110 §9.2.2; PATCH
+                # is not, RFC 5789 §2) with no request body (partly) sent; then
+                # try once more on a fresh connection.
+                if request.body is not None or request.method in ("POST", "PATCH"):
                     raise
                 session.store.pop(self.key, None)
                 conn = self._connection(session)
