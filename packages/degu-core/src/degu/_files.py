@@ -7,7 +7,9 @@ Serves GET and HEAD with what browsers and download tools expect (RFC 9110):
 (§13.1.5), ``accept-ranges: bytes``, a ``content-type`` from :mod:`mimetypes`
 (``charset=utf-8`` for text), ``index.html`` for a directory URI ending in
 ``/``, and optionally an HTML listing of a directory without one.  A list of
-several ranges is answered with the whole file (200), which §14.2 allows.
+ranges is answered with ``multipart/byteranges`` (§14.6) when it is short,
+ascending and without overlap, and with the whole file (200) otherwise, which
+§14.2 and §14.3 allow.
 Names starting with ``.`` are neither served nor listed unless ``dotfiles``
 is set.  File data is streamed by a ``Body`` over the open file.
 
@@ -29,14 +31,17 @@ from __future__ import annotations
 import errno
 import mimetypes
 import os
+import secrets
 import stat
 from email.utils import formatdate, parsedate_to_datetime
+from itertools import pairwise
 from typing import Any
 
 from degu._discard import refuse_body
 from degu._listing import Entry, render_listing
+from degu._parsing import parse_range_list
 from degu._targets import encode_segment
-from degu.base import Body, OpenRange, Range, SuffixRange
+from degu.base import Body, ContentRange, OpenRange, Range, SuffixRange
 
 __all__ = ("FilesApp",)
 
@@ -44,6 +49,10 @@ __all__ = ("FilesApp",)
 MAX_SYMLINKS = 40
 #: Served for a URI that ends with ``/``.
 INDEX = "index.html"
+#: Most ranges answered as ``multipart/byteranges``; a longer list, or one
+#: whose ranges overlap or go backwards, gets the whole file (RFC 9110 §14.3:
+#: many small or overlapping ranges are a known denial-of-service pattern).
+MAX_RANGES = 16
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO must never block the connection thread (we
@@ -103,6 +112,98 @@ class _FileReader:
 
     def __repr__(self) -> str:
         return f"<_FileReader fd={self._fd} remaining={self._remaining}>"
+
+
+class _PartsReader:
+    """``readinto`` over a list of literal ``bytes`` and ``(offset, length)`` spans.
+
+    The body of a ``multipart/byteranges`` answer: part headers are literal,
+    part data is read from the open file.  Closes the file at the end, or
+    when garbage-collected after an aborted transfer, like ``_FileReader``.
+    """
+
+    def __init__(self, fd: int, segments: list[bytes | tuple[int, int]]) -> None:
+        self._fd = fd
+        self._segments = segments
+        self._index = 0
+        self._pos = 0  # within the current segment
+
+    def readinto(self, buf: Any) -> int:
+        if self._fd < 0 or self._index == len(self._segments):
+            return 0
+        view = memoryview(buf)
+        seg = self._segments[self._index]
+        if type(seg) is bytes:
+            n = min(len(view), len(seg) - self._pos)
+            view[:n] = seg[self._pos : self._pos + n]
+            size = len(seg)
+        else:
+            offset, size = seg
+            want = min(len(view), size - self._pos)
+            n = os.preadv(self._fd, [view[:want]], offset + self._pos)
+            if n == 0:  # the file shrank: Body reports the short read
+                self.close()
+                return 0
+        self._pos += n
+        if self._pos == size:
+            self._index += 1
+            self._pos = 0
+            if self._index == len(self._segments):
+                self.close()
+        return n
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<_PartsReader fd={self._fd} segment={self._index}>"
+
+
+def _satisfiable(value: str, size: int) -> list[ContentRange] | None:
+    """The satisfiable ranges of a range list, or ``None`` for "send it all".
+
+    Unsatisfiable ranges are dropped (RFC 9110 §14.1.1: the set is
+    satisfiable when any range is); ``[]`` then means 416.
+    """
+    try:
+        ranges = parse_range_list(value.encode("ascii"))
+    except UnicodeEncodeError:
+        return None
+    if ranges is None or len(ranges) > MAX_RANGES:
+        return None
+    found: list[ContentRange] = []
+    for rng in ranges:
+        try:
+            found.append(rng.content_range(size))
+        except ValueError:
+            continue
+    for a, b in pairwise(found):
+        if b.start < a.stop:
+            return None  # overlapping or backwards: not worth the risk
+    return found
+
+
+def _multipart(
+    fd: int, parts: list[ContentRange], kind: str | None
+) -> tuple[str, int, _PartsReader]:
+    """``multipart/byteranges`` (RFC 9110 §14.6): content type, length, reader."""
+    boundary = secrets.token_hex(16)  # 32 hex digits never in a part header
+    typeline = "" if kind is None else f"content-type: {kind}\r\n"
+    segments: list[bytes | tuple[int, int]] = []
+    for i, cr in enumerate(parts):
+        lead = "--" if i == 0 else "\r\n--"
+        head = f"{lead}{boundary}\r\n{typeline}content-range: {cr}\r\n\r\n"
+        segments.append(head.encode())
+        segments.append((cr.start, cr.content_length))
+    segments.append(f"\r\n--{boundary}--\r\n".encode())
+    length = sum(len(seg) if type(seg) is bytes else seg[1] for seg in segments)
+    content_type = f"multipart/byteranges; boundary={boundary}"
+    return content_type, length, _PartsReader(fd, segments)
 
 
 def _open_beneath(
@@ -380,22 +481,35 @@ class FilesApp:
         # RFC 9110 §14.2: Range only means something for GET; a list of ranges
         # or an unknown unit (a str here) gets the whole file.
         rng = req_headers.get("range") if request.method == "GET" else None
-        if not isinstance(rng, _RANGE_TYPES):
-            rng = None
-        elif "if-range" in req_headers and not _if_range_holds(
-            req_headers["if-range"], etag, last_modified
+        if rng is not None and (
+            "if-range" in req_headers
+            and not _if_range_holds(req_headers["if-range"], etag, last_modified)
         ):
             rng = None  # the client's copy is stale: send it all (§13.1.5)
-        if rng is None:
+        parts: list[ContentRange] | None
+        if isinstance(rng, _RANGE_TYPES):
+            try:
+                parts = [rng.content_range(size)]
+            except ValueError:
+                parts = []
+        elif type(rng) is str:
+            parts = _satisfiable(rng, size)
+        else:
+            parts = None
+        if parts == []:
+            os.close(fd)
+            return _empty(
+                416, "Range Not Satisfiable", **{"content-range": f"bytes */{size}"}
+            )
+        if parts is not None and len(parts) > 1:
+            content_type, length, reader = _multipart(fd, parts, kind)
+            headers["content-type"] = content_type
+            headers["content-length"] = length
+            return (206, "Partial Content", headers, Body(reader, length))
+        if parts is None:
             status, reason, offset, length = 200, "OK", 0, size
         else:
-            try:
-                content_range = rng.content_range(size)
-            except ValueError:
-                os.close(fd)
-                return _empty(
-                    416, "Range Not Satisfiable", **{"content-range": f"bytes */{size}"}
-                )
+            [content_range] = parts
             status, reason = 206, "Partial Content"
             offset, length = content_range.start, content_range.content_length
             headers["content-range"] = content_range

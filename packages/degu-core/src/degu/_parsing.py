@@ -27,6 +27,7 @@ __all__ = [
     "parse_content_range",
     "parse_headers",
     "parse_range",
+    "parse_range_list",
     "parse_request",
     "parse_request_line",
     "parse_response",
@@ -155,12 +156,28 @@ def parse_range(src: bytes) -> Range | OpenRange | SuffixRange | str:
         one = _byte_range(spec)
         if one is not None:
             return one
-    else:
-        # RFC 9110 §14.1.1: 1#range-spec, with OWS around the commas.
-        parts = [p.strip(b" \t") for p in spec.split(b",")]
-        if all(_byte_range(p) is not None for p in parts):
-            return src.decode()
+    elif parse_range_list(src) is not None:
+        return src.decode()
     raise ParseError(400, f"bad range: {src!r}")
+
+
+def parse_range_list(
+    src: bytes,
+) -> list[Range | OpenRange | SuffixRange] | None:
+    """The byte ranges of a ``bytes=`` range set, in order; ``None`` if invalid.
+
+    RFC 9110 §14.1.1: ``1#range-spec``, with OWS around the commas.  A value
+    with another range unit is ``None`` too.
+    """
+    if src[:6].lower() != b"bytes=":
+        return None
+    ranges = []
+    for part in src[6:].split(b","):
+        one = _byte_range(part.strip(b" \t"))
+        if one is None:
+            return None
+        ranges.append(one)
+    return ranges
 
 
 def parse_content_range(src: bytes) -> ContentRange | str:
