@@ -40,7 +40,10 @@ PACKAGES: dict[str, list[str]] = {
     "degu-embed": ["degu-core"],
     "degu-controller": [],
 }
-TEST_TOOLS = ["pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11"]
+# requests: a real client for the range, OPTIONS and percent-encoding tests.
+TEST_TOOLS = [
+    "pytest", "pytest-timeout", "coverage[toml]", "hypothesis", "h11", "requests"
+]  # fmt: skip
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
 TEST_EXTRAS: dict[str, list[str]] = {
     # requests: TempPKI certificates verify in a client that checks host names.
@@ -183,7 +186,8 @@ def docs(session: nox.Session) -> None:
     common = ["-W", "-n", "--keep-going", "-q"]
     session.run("sphinx-build", *common, "-b", "html", "docs", str(out / "html"))
     session.run("sphinx-build", *common, "-b", "doctest", "docs", str(out / "doctest"))
-    # Every public name documented; the built pages render in a real browser;
+    # Every public name documented; the built pages render in a real browser,
+    # and so does `python -m degu.server` (screenshots under _build/screenshots);
     # the docs host's build (.readthedocs.yaml, replayed in a clean venv with
     # no Debian extras) also passes and has no broken internal links.
     session.run(
@@ -193,8 +197,12 @@ def docs(session: nox.Session) -> None:
         "docs/test_reference.py",
         "docs/test_browser.py",
         "docs/test_hosted.py",
+        "docs/test_server_browser.py",
         *session.posargs,
-        env={"DEGU_DOCS_HTML": str(out / "html")},
+        env={
+            "DEGU_DOCS_HTML": str(out / "html"),
+            "DEGU_SCREENSHOTS": str(out / "screenshots"),
+        },
     )
 
 

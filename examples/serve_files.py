@@ -84,7 +84,8 @@ def main() -> None:
                 show(conn, "GET", "/static/data.bin", start=1020, stop=1024)
                 show(conn, "GET", "/static/docs")
                 show(conn, "GET", "/static/missing.txt")
-                show(conn, "GET", "/static/data.bin", start=1000, stop=1025)
+                show(conn, "GET", "/static/data.bin", start=1020, stop=2000)
+                show(conn, "GET", "/static/data.bin", start=1024, stop=1025)
         finally:
             server.shutdown()
             thread.join(10)

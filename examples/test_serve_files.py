@@ -45,10 +45,15 @@ def test_main_shows_files_ranges_and_refusals(
 ) -> None:
     serve_files.main()
     out = capsys.readouterr().out
-    assert "GET /static/ -> 200 OK length=15 content-type=text/html\n" in out
+    assert (
+        "GET /static/ -> 200 OK length=15 content-type=text/html; charset=utf-8\n"
+        in out
+    )
     assert "content-range=bytes 1020-1023/1024\n    b'\\xfc\\xfd\\xfe\\xff'\n" in out
     assert "-> 301 Moved Permanently length=0 location=/static/docs/\n" in out
-    assert out.endswith("-> 416 Range Not Satisfiable length=0\n")
+    assert out.endswith(
+        "-> 416 Range Not Satisfiable length=0 content-range=bytes */1024\n"
+    )
 
 
 def test_range_ending_at_the_last_byte_is_served(site: tuple[Any, Path]) -> None:
@@ -58,10 +63,24 @@ def test_range_ending_at_the_last_byte_is_served(site: tuple[Any, Path]) -> None
         assert r.body.read() == (site[1] / "data.bin").read_bytes()
 
 
-def test_range_one_byte_past_the_end_is_416(site: tuple[Any, Path]) -> None:
+def test_range_past_the_end_is_clamped(site: tuple[Any, Path]) -> None:
     with Client(site[0]).connect() as conn:
-        r = conn.get_range("/static/data.bin", {}, 0, SIZE + 1)
-        assert (r.status, r.headers, r.body.read()) == (416, {"content-length": 0}, b"")
+        r = conn.get_range("/static/data.bin", {}, 1000, SIZE + 1)
+        assert (r.status, str(r.headers["content-range"])) == (
+            206,
+            "bytes 1000-1023/1024",
+        )
+        assert r.body.read() == (site[1] / "data.bin").read_bytes()[1000:]
+
+
+def test_range_starting_past_the_end_is_416(site: tuple[Any, Path]) -> None:
+    with Client(site[0]).connect() as conn:
+        r = conn.get_range("/static/data.bin", {}, SIZE, SIZE + 1)
+        assert (r.status, r.headers, r.body.read()) == (
+            416,
+            {"content-length": 0, "content-range": "bytes */1024"},
+            b"",
+        )
         # 416 is an error status: the server closed the connection after it.
 
 

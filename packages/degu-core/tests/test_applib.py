@@ -36,10 +36,30 @@ def test_AllowedMethods() -> None:
     assert am.isallowed("GET") is True
     assert am.isallowed("PUT") is False
     assert am.isallowed("get") is False
-    for bad in ("get", "PATCH", b"GET", None):
+    for bad in ("get", "TRACE", b"GET", None):
         with pytest.raises(ValueError) as e:
             applib.AllowedMethods("GET", bad)  # type: ignore[arg-type]
         assert str(e.value) == f"bad method: {bad!r}"
+
+
+def test_AllowedMethods_filters_OPTIONS_and_PATCH() -> None:
+    am = applib.AllowedMethods("OPTIONS", "PATCH")
+    assert am.isallowed("OPTIONS") and am.isallowed("PATCH")
+    assert not am.isallowed("GET")
+    assert applib.METHODS == (
+        "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"
+    )  # fmt: skip
+
+
+def test_Router_matches_decoded_components() -> None:
+    """Keys match percent-decoded segments, so 'my file' and 'é' route."""
+    from degu.base import Session, api
+    from degu.misc import mkreq
+
+    router = applib.Router({"my file": echo, "é": echo})
+    for uri in ("/my%20file", "/%C3%A9"):
+        r = router(Session(("x", 1)), mkreq("GET", uri), api)
+        assert r[0] == 200
 
 
 def test_AllowedMethods_as_decorator() -> None:
@@ -100,8 +120,11 @@ def test_Router_validates_appmap() -> None:
     with pytest.raises(TypeError):
         applib.Router({1: echo})  # type: ignore[dict-item]
     with pytest.raises(ValueError) as e2:
-        applib.Router({"caf\xe9": echo})
-    assert str(e2.value) == "appmap: bad key: 'caf\xe9'"
+        applib.Router({"a/b": echo})
+    assert str(e2.value) == "appmap: bad key: 'a/b'"
+    with pytest.raises(ValueError) as e2:
+        applib.Router({"a\nb": echo})
+    assert str(e2.value) == "appmap: bad key: 'a\\nb'"
 
 
 def test_Router_names_the_offending_key_in_a_nested_appmap() -> None:

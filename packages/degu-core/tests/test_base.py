@@ -14,9 +14,11 @@ from degu.base import (
     ChunkedBody,
     ChunkedBodyIter,
     ContentRange,
+    OpenRange,
     Range,
     Request,
     Session,
+    SuffixRange,
 )
 
 
@@ -172,6 +174,66 @@ def test_Range_and_ContentRange() -> None:
         ValueError, match=r"^need start < stop <= total; got \(0, 11, 10\)$"
     ):
         ContentRange(0, 11, 10)
+
+
+def test_OpenRange_selects_from_start_to_the_end() -> None:
+    r = OpenRange(5)
+    assert (str(r), repr(r), r.start) == ("bytes=5-", "OpenRange(5)", 5)
+    assert r == OpenRange(5) and r == "bytes=5-" and r != OpenRange(4)
+    assert r.content_range(10) == ContentRange(5, 10, 10)
+    assert r.content_length(10) == 5
+    with pytest.raises(ValueError, match=r"^OpenRange\(5\) out of bounds \(total=5\)$"):
+        r.content_range(5)
+    with pytest.raises(TypeError, match=r"^cannot compare OpenRange\(\) with"):
+        r == 5  # noqa: B015
+    with pytest.raises(TypeError):
+        r == Range(5, 6)  # noqa: B015
+    with pytest.raises(TypeError):
+        hash(r)
+    OpenRange(MAX_LENGTH - 1)
+    with pytest.raises(ValueError, match=f"^need 0 <= start <= {MAX_LENGTH - 1}; "):
+        OpenRange(MAX_LENGTH)
+    with pytest.raises(TypeError, match="^start: need a <class 'int'>"):
+        OpenRange(True)
+
+
+def test_SuffixRange_selects_the_last_bytes_clamped() -> None:
+    r = SuffixRange(3)
+    assert (str(r), repr(r), r.length) == ("bytes=-3", "SuffixRange(3)", 3)
+    assert r == SuffixRange(3) and r == "bytes=-3" and r != SuffixRange(2)
+    assert r.content_range(10) == ContentRange(7, 10, 10)
+    assert r.content_range(2) == ContentRange(0, 2, 2)  # RFC 9110 §14.1.3
+    assert r.content_length(2) == 2
+    for total in (0,):
+        with pytest.raises(ValueError, match="out of bounds"):
+            r.content_range(total)
+    with pytest.raises(ValueError, match=r"^SuffixRange\(0\) out of bounds"):
+        SuffixRange(0).content_range(10)
+    SuffixRange(MAX_LENGTH)
+    with pytest.raises(ValueError, match="^need 0 <= length <= "):
+        SuffixRange(-1)
+    with pytest.raises(ValueError, match="^need 0 <= total <= "):
+        r.content_range(-1)
+
+
+def test_Range_clamps_a_stop_past_the_end() -> None:
+    assert Range(0, 100).content_range(5) == ContentRange(0, 5, 5)
+
+
+def test_ContentRange_content_length() -> None:
+    assert ContentRange(3, 10, 20).content_length == 7
+
+
+def test_Request_build_proxy_uri_encodes_decoded_components() -> None:
+    r = Request("GET", "/a/my%20f%C3%A9?q=%20", {}, None, ["a"], ["my fé"], "q=%20")
+    assert r.build_proxy_uri() == "/my%20f%C3%A9?q=%20"
+    r = Request("GET", "/x%3Fy%25", {}, None, [], ["x?y%"], None)
+    assert r.build_proxy_uri() == "/x%3Fy%25"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PATCH"])
+def test_Request_accepts_OPTIONS_and_PATCH(method: str) -> None:
+    assert Request(method, "/", {}, None, [], [], None).method == method
 
 
 def test_Request() -> None:

@@ -26,7 +26,7 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 DATA = bytes(range(256)) * 16  # 4096 bytes
 CLF = re.compile(
     r"^(\S+) - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
-    r'"(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/1\.1" (\d{3}|-) (\d+|-)$'
+    r'"(GET|HEAD|PUT|POST|DELETE|OPTIONS|PATCH) (\S+) HTTP/1\.1" (\d{3}|-) (\d+|-)$'
 )
 
 
@@ -242,6 +242,28 @@ def test_cli_directory_option_and_ipv6(run: Any, www: Path, tmp_path: Path) -> N
 
 
 @needs_curl
+def test_cli_lists_a_directory_and_hides_dotfiles(run: Any, www: Path) -> None:
+    """The URL printed shows a listing where there is no index.html."""
+    (www / "index.html").unlink()
+    (www / "my file é.txt").write_bytes(b"accented")
+    (www / ".env").write_bytes(b"SECRET=1")
+    server = run("--address", "127.0.0.1:0")
+    page = curl(server.url).stdout
+    assert b"<title>Index of /</title>" in page
+    assert b'href="./my%20file%20%C3%A9.txt"' in page and b"data.bin" in page
+    assert b".env" not in page
+    assert curl(server.url + "my%20file%20%C3%A9.txt").stdout == b"accented"
+    assert curl(
+        "-w", "%{http_code}", "-o", "/dev/null", server.url + ".env"
+    ).stdout == (b"404")
+    assert server.stop()[0] == 0
+    shown = run("--address", "127.0.0.1:0", "--dotfiles")
+    assert curl(shown.url + ".env").stdout == b"SECRET=1"
+    assert b">.env</a>" in curl(shown.url).stdout
+    assert shown.stop()[0] == 0
+
+
+@needs_curl
 def test_cli_unix_socket(run: Any, tmp_path: Path) -> None:
     path = str(tmp_path / "degu.sock")
     server = run("--address", path)
@@ -263,6 +285,7 @@ def test_cli_help_explains_every_option() -> None:
         "--cert",
         "--key",
         "--ca",
+        "--dotfiles",
         "--quiet",
         "--version",
         "--log-level",

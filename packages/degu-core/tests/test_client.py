@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import socket
 import threading
 import time
@@ -123,8 +124,8 @@ def test_Connection_order_of_checks(fake_socket: Any) -> None:
     sock = fake_socket(b"")
     conn = Connection(sock, None)
     assert conn.api is base.api and conn.bodies is base.api
-    with pytest.raises(ValueError, match="^bad method: 'PATCH'$"):
-        conn.request("PATCH", "/", {}, None)
+    with pytest.raises(ValueError, match="^bad method: 'TRACE'$"):
+        conn.request("TRACE", "/", {}, None)
     assert not conn.closed
     with pytest.raises(ValueError) as info:
         conn.request("GET", "/", {}, b"x")
@@ -313,3 +314,47 @@ def test_Client_set_base_header_accepts_the_longest_name() -> None:
     c = Client(("127.0.0.1", 8080), host=None)
     c.set_base_header("x" * 32, "v")
     assert c.base_headers == (("x" * 32, "v"),)
+
+
+def _method_echo(session: Any, request: Any, api: Any) -> Any:
+    data = b"" if request.body is None else request.body.read()
+    text = f"{request.method} {request.path} {request.headers.get('range')}"
+    return (200, "OK", {}, text.encode() + data)
+
+
+def test_Connection_sends_OPTIONS_and_PATCH(live_server: Any) -> None:
+    live = live_server(("127.0.0.1", 0), _method_echo)
+    conn = Client(live.address).connect()
+    try:
+        assert conn.options("/a", {}).body.read() == b"OPTIONS ['a'] None"
+        assert conn.patch("/a", {}, b"xy").body.read() == b"PATCH ['a'] Nonexy"
+        with pytest.raises(ValueError, match="^when method is 'OPTIONS', body must"):
+            conn.request("OPTIONS", "/a", {}, b"x")
+    finally:
+        conn.close()
+
+
+def test_Connection_sends_one_sided_ranges_and_decoded_paths(
+    live_server: Any,
+) -> None:
+    from degu.base import OpenRange, SuffixRange
+
+    live = live_server(("127.0.0.1", 0), _method_echo)
+    conn = Client(live.address).connect()
+    try:
+        r = conn.get("/my%20f%C3%A9", {"range": OpenRange(3)})
+        assert r.body.read() == "GET ['my fé'] bytes=3-".encode()
+        r = conn.get("/x", {"range": SuffixRange(3)})
+        assert r.body.read() == b"GET ['x'] bytes=-3"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("uri", ["a", "", "*", "http://example.com/", "/a#b", "/%"])
+def test_Connection_refuses_a_target_not_in_origin_form(
+    fake_socket: Any, uri: str
+) -> None:
+    conn = Connection(fake_socket(b""), None)
+    with pytest.raises(ValueError, match="^" + re.escape(f"bad uri: {uri!r}")):
+        conn.get(uri, {})
+    assert conn.closed  # a refused request closes, like every request error

@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,16 @@ import pytest
 from degu import _discard, _files
 from degu._common import BUF_LEN
 from degu.applib import FilesApp
-from degu.base import Body, ChunkedBody, Range, Request, Session, api
+from degu.base import (
+    Body,
+    ChunkedBody,
+    OpenRange,
+    Range,
+    Request,
+    Session,
+    SuffixRange,
+    api,
+)
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
@@ -87,20 +97,44 @@ def test_FilesApp_attributes_repr_and_close(tree: Path) -> None:
         os.fstat(fd)
 
 
-def test_FilesApp_serves_a_file_with_GET(app: FilesApp) -> None:
+def validators(tree: Path, name: str) -> dict[str, str]:
+    """The etag and last-modified FilesApp sends for *name*."""
+    st = (tree / name).stat()
+    return {
+        "etag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+        "last-modified": formatdate(st.st_mtime, usegmt=True),
+    }
+
+
+def test_FilesApp_serves_a_file_with_GET(tree: Path, app: FilesApp) -> None:
     r = call(app, req("GET", "data.bin"))
     assert r[:3] == (
         200,
         "OK",
-        {"content-length": 10240, "content-type": "application/octet-stream"},
+        {
+            "accept-ranges": "bytes",
+            "content-length": 10240,
+            "content-type": "application/octet-stream",
+            **validators(tree, "data.bin"),
+        },
     )
     assert r[3].content_length == 10240
     assert read_body(r) == DATA
 
 
-def test_FilesApp_answers_HEAD_without_a_body(app: FilesApp) -> None:
+def test_FilesApp_answers_HEAD_without_a_body(tree: Path, app: FilesApp) -> None:
     r = call(app, req("HEAD", "index.html"))
-    assert r == (200, "OK", {"content-length": 13, "content-type": "text/html"}, None)
+    assert r == (
+        200,
+        "OK",
+        {
+            "accept-ranges": "bytes",
+            "content-length": 13,
+            "content-type": "text/html; charset=utf-8",
+            **validators(tree, "index.html"),
+        },
+        None,
+    )
 
 
 def test_FilesApp_serves_index_html(app: FilesApp) -> None:
@@ -122,14 +156,17 @@ def test_FilesApp_redirects_a_directory_to_its_slash_form(app: FilesApp) -> None
 
 def test_FilesApp_serves_an_empty_file(app: FilesApp) -> None:
     r = call(app, req("GET", "empty.txt"))
-    assert r[:3] == (200, "OK", {"content-length": 0, "content-type": "text/plain"})
+    assert r[:2] == (200, "OK")
+    assert r[2]["content-length"] == 0
+    assert r[2]["content-type"] == "text/plain; charset=utf-8"
     assert read_body(r) == b""
 
 
 def test_FilesApp_content_types(tree: Path, app: FilesApp) -> None:
     for name in ("a.css", "a.tar.gz", "a.unknownext", "README"):
         (tree / name).write_bytes(b"x")
-    assert call(app, req("HEAD", "a.css"))[2]["content-type"] == "text/css"
+    css = "text/css; charset=utf-8"
+    assert call(app, req("HEAD", "a.css"))[2]["content-type"] == css
     # A compressed file is labelled as what it is, not as what it contains.
     assert call(app, req("HEAD", "a.tar.gz"))[2]["content-type"] == "application/gzip"
     assert "content-type" not in call(app, req("HEAD", "a.unknownext"))[2]
@@ -224,22 +261,132 @@ def test_FilesApp_range_gives_206(app: FilesApp) -> None:
     assert read_body(r) == DATA[10:20]
     last = call(app, req("GET", "data.bin", headers={"range": Range(10239, 10240)}))
     assert read_body(last) == DATA[-1:]
-    head = call(app, req("HEAD", "data.bin", headers={"range": Range(0, 10240)}))
-    assert head[0] == 206 and head[3] is None
+    # RFC 9110 §14.2: Range is for GET only; HEAD describes the whole file.
+    head = call(app, req("HEAD", "data.bin", headers={"range": Range(0, 10)}))
+    assert head[0] == 200 and head[3] is None
     assert head[2]["content-length"] == 10240
 
 
-def test_FilesApp_unsatisfiable_range_is_416(app: FilesApp) -> None:
-    for rng in (Range(10240, 10241), Range(0, 10241), Range(20000, 20001)):
+@pytest.mark.parametrize(
+    ("rng", "start", "stop"),
+    [
+        (Range(0, 10241), 0, 10240),
+        (Range(10000, 99999), 10000, 10240),
+        (OpenRange(0), 0, 10240),
+        (OpenRange(10230), 10230, 10240),
+        (SuffixRange(2), 10238, 10240),
+        (SuffixRange(99999), 0, 10240),
+    ],
+)
+def test_FilesApp_every_single_range_form_gives_206_clamped(
+    app: FilesApp, rng: Any, start: int, stop: int
+) -> None:
+    """RFC 9110 §14.1.1: a range past the end is clamped, not refused."""
+    r = call(app, req("GET", "data.bin", headers={"range": rng}))
+    assert r[:2] == (206, "Partial Content")
+    assert r[2]["content-range"] == f"bytes {start}-{stop - 1}/10240"
+    assert r[2]["content-length"] == stop - start
+    assert read_body(r) == DATA[start:stop]
+
+
+def test_FilesApp_unsatisfiable_range_is_416_with_the_length(app: FilesApp) -> None:
+    for rng in (Range(10240, 10241), OpenRange(20000), SuffixRange(0)):
         r = call(app, req("GET", "data.bin", headers={"range": rng}))
-        assert r == (416, "Range Not Satisfiable", {"content-length": 0}, None)
-    r = call(app, req("GET", "empty.txt", headers={"range": Range(0, 1)}))
-    assert r[0] == 416
+        assert r == (
+            416,
+            "Range Not Satisfiable",
+            {"content-length": 0, "content-range": "bytes */10240"},
+            None,
+        )
+    for rng in (Range(0, 1), OpenRange(0), SuffixRange(1)):
+        r = call(app, req("GET", "empty.txt", headers={"range": rng}))
+        assert r[0] == 416 and r[2]["content-range"] == "bytes */0"
 
 
-def test_FilesApp_str_range_header_is_400(app: FilesApp) -> None:
-    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-1"}))
-    assert r == (400, "Bad Request", {"content-length": 0}, None)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "items=0-1",
+        "bytes=0-9,5-20",  # overlapping
+        "bytes=10-19,0-9",  # backwards
+        ",".join(["bytes=0-0"] + [f"{i}-{i}" for i in range(2, 36, 2)]),  # 18 ranges
+    ],
+)
+def test_FilesApp_range_list_it_will_not_split_gives_the_whole_file(
+    app: FilesApp, value: str
+) -> None:
+    """RFC 9110 §14.2/§14.3: a server may ignore Range, and should for abuse."""
+    r = call(app, req("GET", "data.bin", headers={"range": value}))
+    assert r[:2] == (200, "OK") and read_body(r) == DATA
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    """(content-range, data) of each part of a multipart/byteranges body."""
+    prefix = "multipart/byteranges; boundary="
+    assert content_type.startswith(prefix)
+    boundary = content_type[len(prefix) :].encode()
+    assert body.startswith(b"--" + boundary + b"\r\n")
+    assert body.endswith(b"\r\n--" + boundary + b"--\r\n")
+    inner = body[len(boundary) + 4 : -(len(boundary) + 8)]
+    parts = []
+    for chunk in inner.split(b"\r\n--" + boundary + b"\r\n"):
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        assert fields["content-type"] == "application/octet-stream"
+        parts.append((fields["content-range"], data))
+    return parts
+
+
+def test_FilesApp_range_list_gives_multipart_byteranges(app: FilesApp) -> None:
+    """RFC 9110 §14.6; unsatisfiable ranges in the list are left out."""
+    value = "bytes=0-9, 100-109,-5,99999-"
+    r = call(app, req("GET", "data.bin", headers={"range": value}))
+    assert r[:2] == (206, "Partial Content")
+    body = read_body(r)
+    assert r[2]["content-length"] == len(body)
+    assert "content-range" not in r[2]
+    assert parse_multipart(r[2]["content-type"], body) == [
+        ("bytes 0-9/10240", DATA[0:10]),
+        ("bytes 100-109/10240", DATA[100:110]),
+        ("bytes 10235-10239/10240", DATA[-5:]),
+    ]
+
+
+def test_FilesApp_range_list_with_one_satisfiable_range_gives_one_part(
+    app: FilesApp,
+) -> None:
+    for value in ("bytes=0-1", "bytes=0-1,99999-", "bytes=99998-,-2"):
+        r = call(app, req("GET", "data.bin", headers={"range": value}))
+        assert r[0] == 206 and "boundary" not in r[2].get("content-type", "")
+    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-1,99999-"}))
+    assert (str(r[2]["content-range"]), read_body(r)) == ("bytes 0-1/10240", DATA[:2])
+
+
+def test_FilesApp_range_list_none_satisfiable_is_416(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin", headers={"range": "bytes=99999-,-0"}))
+    assert r[0] == 416 and r[2]["content-range"] == "bytes */10240"
+
+
+def test_FilesApp_multipart_closes_the_file_after_the_last_byte(
+    app: FilesApp,
+) -> None:
+    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-0,5-5"}))
+    reader = r[3]._rfile
+    assert reader._fd >= 0
+    read_body(r)
+    assert reader._fd == -1
+
+
+def test_FilesApp_multipart_closes_the_file_of_an_abandoned_body(
+    app: FilesApp,
+) -> None:
+    r = call(app, req("GET", "data.bin", headers={"range": "bytes=0-0,5-5"}))
+    fd = r[3]._rfile._fd
+    os.fstat(fd)
+    del r
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
 
 
 def test_FilesApp_streams_large_files_without_reading_them_whole(
@@ -429,7 +576,10 @@ def test_FilesApp_over_degu_client_with_get_range(served: Any) -> None:
         r = conn.get_range("/data.bin", {}, 5, 10)
         assert r.status == 206 and r.body.read() == DATA[5:10]
         r = conn.get_range("/data.bin", {}, 0, 10241)
+        assert (r.status, r.body.read()) == (206, DATA)
+        r = conn.get_range("/data.bin", {}, 10240, 10241)
         assert (r.status, r.body.read()) == (416, b"")
+        assert r.headers["content-range"] == "bytes */10240"
     finally:
         conn.close()
 
@@ -488,3 +638,229 @@ def test_FilesApp_discard_limit_on_the_wire(served: Any) -> None:
     # reset, the rest of the upload is drained for a bounded while.
     reply = _exchange(served.address, head % (limit + 1) + b"y" * 200000)
     assert reply.startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+
+
+# --- conditional requests (RFC 9110 §13) -----------------------------------
+
+
+def test_FilesApp_if_none_match_gives_304_with_validators(
+    tree: Path, app: FilesApp
+) -> None:
+    tags = validators(tree, "data.bin")
+    for value in (tags["etag"], "W/" + tags["etag"], f'"x", {tags["etag"]}', "*"):
+        for method in ("GET", "HEAD"):
+            r = call(app, req(method, "data.bin", headers={"if-none-match": value}))
+            assert r == (304, "Not Modified", tags, None)
+
+
+def test_FilesApp_if_none_match_other_tag_gives_the_file(app: FilesApp) -> None:
+    r = call(app, req("GET", "data.bin", headers={"if-none-match": '"other"'}))
+    assert r[0] == 200 and read_body(r) == DATA
+
+
+def test_FilesApp_if_modified_since(tree: Path, app: FilesApp) -> None:
+    tags = validators(tree, "data.bin")
+    mtime = int((tree / "data.bin").stat().st_mtime)
+    for when, status in ((mtime, 304), (mtime + 3600, 304), (mtime - 1, 200)):
+        since = formatdate(when, usegmt=True)
+        r = call(app, req("GET", "data.bin", headers={"if-modified-since": since}))
+        assert r[0] == status
+    for bad in ("yesterday", "", "Mon, 99 Foo 2020 99:99:99 GMT"):
+        r = call(app, req("GET", "data.bin", headers={"if-modified-since": bad}))
+        assert r[0] == 200
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    both = {"if-none-match": '"other"', "if-modified-since": tags["last-modified"]}
+    assert call(app, req("GET", "data.bin", headers=both))[0] == 200
+
+
+def test_FilesApp_if_range(tree: Path, app: FilesApp) -> None:
+    tags = validators(tree, "data.bin")
+    for value, status in [
+        (tags["etag"], 206),
+        (tags["last-modified"], 206),
+        ("W/" + tags["etag"], 200),  # weak tags never match If-Range
+        ('"stale"', 200),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 200),
+    ]:
+        headers = {"range": OpenRange(10), "if-range": value}
+        r = call(app, req("GET", "data.bin", headers=headers))
+        assert r[0] == status
+        assert read_body(r) == (DATA[10:] if status == 206 else DATA)
+
+
+# --- names, listings and dotfiles --------------------------------------------
+
+
+def test_FilesApp_serves_decoded_names(tree: Path, app: FilesApp) -> None:
+    (tree / "my file é.txt").write_bytes(b"hello")
+    request = Request(
+        "GET", "/my%20file%20%C3%A9.txt", {}, None, [], ["my file é.txt"], None
+    )
+    r = call(app, request)
+    assert r[0] == 200 and read_body(r) == b"hello"
+
+
+def test_FilesApp_redirect_location_is_percent_encoded(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "a dir é").mkdir()
+    r = call(app, req("GET", "a dir é"))
+    assert r[2]["location"] == "/a%20dir%20%C3%A9/"
+
+
+def test_FilesApp_without_listing_a_directory_without_index_is_404(
+    tree: Path, app: FilesApp
+) -> None:
+    (tree / "plain").mkdir()
+    assert call(app, req("GET", "plain", ""))[0] == 404
+
+
+@pytest.fixture
+def listing_app(tree: Path) -> Iterator[FilesApp]:
+    (tree / "plain" / "zdir").mkdir(parents=True)
+    (tree / "plain" / "Adir").mkdir()
+    (tree / "plain" / "b.txt").write_bytes(b"b" * 2048)
+    (tree / "plain" / "<script>&'\".txt").write_bytes(b"x")
+    (tree / "plain" / "my file é.txt").write_bytes(b"x")
+    (tree / "plain" / "a:b").write_bytes(b"x")
+    (tree / "plain" / ".env").write_bytes(b"SECRET=1")
+    (tree / "plain" / ".git").mkdir()
+    (tree / "plain" / "inside").symlink_to("b.txt")
+    (tree / "plain" / "outside").symlink_to("../../secret.txt")
+    (tree / "plain" / "dangling").symlink_to("nowhere")
+    os.mkfifo(tree / "plain" / "fifo")
+    a = FilesApp(str(tree), listing=True)
+    yield a
+    a.close()
+
+
+def listing_of(app: FilesApp, *path: str) -> str:
+    r = call(app, req("GET", *path))
+    assert r[:2] == (200, "OK")
+    assert r[2]["content-type"] == "text/html; charset=utf-8"
+    assert r[2]["content-length"] == len(r[3])
+    head = call(app, req("HEAD", *path))
+    assert head[2] == r[2] and head[3] is None
+    return str(r[3].decode())
+
+
+def test_FilesApp_listing_escapes_names_and_encodes_links(
+    listing_app: FilesApp,
+) -> None:
+    page = listing_of(listing_app, "plain", "")
+    assert "<title>Index of /plain/</title>" in page
+    assert '<a href="./%3Cscript%3E&amp;&#x27;%22.txt">' in page
+    assert "&lt;script&gt;&amp;&#x27;&quot;.txt</a>" in page
+    assert "<script>" not in page
+    assert '<a href="./my%20file%20%C3%A9.txt">my file é.txt</a>' in page
+    assert '<a href="./a:b">a:b</a>' in page  # './' keeps 'a:' from being a scheme
+    assert '<a href="../">../</a>' in page
+    assert 'title="2048 bytes">2.0 KiB</td>' in page
+
+
+def test_FilesApp_listing_puts_directories_first(listing_app: FilesApp) -> None:
+    page = listing_of(listing_app, "plain", "")
+    order = [page.index(f">{n}</a>") for n in ("Adir/", "zdir/", "a:b", "b.txt")]
+    assert order == sorted(order)
+
+
+def test_FilesApp_listing_shows_only_what_can_be_fetched(
+    listing_app: FilesApp,
+) -> None:
+    page = listing_of(listing_app, "plain", "")
+    assert ">inside</a>" in page
+    for hidden in (".env", ".git", "outside", "dangling", "fifo"):
+        assert f">{hidden}" not in page
+
+
+def test_FilesApp_listing_of_the_root_has_no_parent_link(tree: Path) -> None:
+    (tree / "index.html").unlink()
+    a = FilesApp(str(tree), listing=True)
+    try:
+        page = listing_of(a)
+        assert '<a href="../">' not in page and "Index of /<" in page
+        assert '<a href="./sub/">sub/</a>' in page
+    finally:
+        a.close()
+
+
+def test_FilesApp_listing_still_serves_index_html(listing_app: FilesApp) -> None:
+    assert read_body(call(listing_app, req("GET", "sub", ""))) == b"sub home"
+
+
+def test_FilesApp_listing_title_includes_the_mount(listing_app: FilesApp) -> None:
+    request = Request("GET", "/files/plain/", {}, None, ["files"], ["plain", ""], None)
+    r = call(listing_app, request)
+    assert b"<title>Index of /files/plain/</title>" in r[3]
+
+
+def test_FilesApp_listing_of_a_file_with_a_slash_is_404(
+    listing_app: FilesApp,
+) -> None:
+    assert call(listing_app, req("GET", "data.bin", ""))[0] == 404
+
+
+def test_FilesApp_hides_dotfiles_by_default(tree: Path, app: FilesApp) -> None:
+    (tree / ".env").write_bytes(b"SECRET=1")
+    (tree / ".git").mkdir()
+    (tree / ".git" / "config").write_bytes(b"[core]")
+    (tree / "via-link").symlink_to(".git/config")
+    for path in ((".env",), (".git", "config"), (".git", ""), ("via-link",)):
+        assert call(app, req("GET", *path))[0] == 404
+    shown = FilesApp(str(tree), dotfiles=True)
+    try:
+        assert read_body(call(shown, req("GET", ".env"))) == b"SECRET=1"
+        assert read_body(call(shown, req("GET", "via-link"))) == b"[core]"
+    finally:
+        shown.close()
+
+
+def test_FilesApp_options_are_checked_and_shown(tree: Path) -> None:
+    with pytest.raises(TypeError) as e:
+        FilesApp(str(tree), listing=1)  # type: ignore[arg-type]
+    assert str(e.value) == "listing: need a <class 'bool'>; got a <class 'int'>: 1"
+    with pytest.raises(TypeError) as e:
+        FilesApp(str(tree), dotfiles="yes")  # type: ignore[arg-type]
+    assert str(e.value).startswith("dotfiles: need a <class 'bool'>")
+    a = FilesApp(str(tree), listing=True, dotfiles=True)
+    try:
+        assert (a.listing, a.dotfiles) == (True, True)
+        assert repr(a) == f"FilesApp({str(tree)!r}, listing=True, dotfiles=True)"
+    finally:
+        a.close()
+
+
+def test_FilesApp_answers_are_valid_RGI_responses(tree: Path, live_server: Any) -> None:
+    """Every new answer (304, 416, listings, HEAD) passes rgi.Validator."""
+    from degu.rgi import Validator
+
+    app = FilesApp(str(tree), listing=True)
+    live = live_server(("127.0.0.1", 0), Validator(app), timeout=5)
+    etag = validators(tree, "data.bin")["etag"]
+    cases = [
+        ("GET", "/data.bin", {"Range": "bytes=-10"}, 206),
+        ("GET", "/data.bin", {"Range": "bytes=10-"}, 206),
+        ("GET", "/data.bin", {"Range": "bytes=0-1,4-5"}, 206),
+        ("GET", "/data.bin", {"Range": "bytes=4-5,0-1"}, 200),
+        ("GET", "/data.bin", {"If-None-Match": etag}, 304),
+        ("HEAD", "/data.bin", {"If-None-Match": etag}, 304),
+        ("HEAD", "/sub", {}, 301),
+        ("GET", "/sub/", {}, 200),
+        ("HEAD", "/empty.txt", {"Range": "bytes=0-"}, 200),
+        ("GET", "/data.bin", {"Range": "bytes=99999-"}, 416),
+    ]
+    (tree / "plain").mkdir()
+    cases.append(("GET", "/plain/", {}, 200))
+    cases.append(("HEAD", "/plain/", {}, 200))
+    try:
+        for method, target, headers, status in cases:
+            conn = http.client.HTTPConnection(*live.address, timeout=5)
+            try:
+                conn.request(method, target, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                assert r.status == status, (method, target, headers)
+            finally:
+                conn.close()
+    finally:
+        app.close()

@@ -173,7 +173,7 @@ def test_curl_over_every_family(live_server: Any, tmp_path: Any, family: str) ->
 def test_curl_reports_the_error_status(live_server: Any) -> None:
     live = live_server(("127.0.0.1", 0), echo_app, timeout=5)
     opts, base = curl_target(live.address)
-    done = run_curl(*opts, "-X", "PATCH", "--include", f"{base}/x")
+    done = run_curl(*opts, "-X", "TRACE", "--include", f"{base}/x")
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         b"HTTP/1.1 501 Not Implemented\r\n"

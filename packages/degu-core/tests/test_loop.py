@@ -427,6 +427,9 @@ def test_out_of_descriptors_backs_off_and_logs_once_per_episode() -> None:
             sock.close()
         proc.terminate()
         _, err = proc.communicate(timeout=10)
+    # One line per episode, not per attempt (the old loop wrote ~8 MB in 3 s);
+    # draining the backlog once clients leave may start a short second one.
     failed = [line for line in err.splitlines() if "accept() failed" in line]
-    assert len(failed) == 1, err[-2000:]
+    assert 1 <= len(failed) <= 3, err[-2000:]
     assert "accepting again after" in err
+    assert len(err) < 4000

@@ -51,6 +51,19 @@ def test_mkreq_splits_like_the_server() -> None:
     assert r.build_proxy_uri() == "/foo?"
 
 
+def test_mkreq_decodes_path_components_like_the_server() -> None:
+    r = misc.mkreq("GET", "/a/my%20f%C3%A9?x=%20", shift=1)
+    assert (r.uri, r.mount, r.path, r.query) == (
+        "/a/my%20f%C3%A9?x=%20",
+        ["a"],
+        ["my fé"],
+        "x=%20",
+    )
+    for bad in ("/%2f", "/%", "/%ff", "/%2e%2e"):
+        with pytest.raises(ValueError):
+            misc.mkreq("GET", bad)
+
+
 def test_mkreq_headers_default_is_a_new_dict() -> None:
     a, b = misc.mkreq("GET", "/"), misc.mkreq("GET", "/")
     assert a.headers == {} and a.headers is not b.headers
@@ -84,7 +97,7 @@ def test_mkreq_cls_and_Request_validation() -> None:
     assert misc.mkreq("GET", "/x?q", cls=cls) == "made"
     assert calls == [("GET", "/x?q", {}, None, [], ["x"], "q")]
     with pytest.raises(ValueError):
-        misc.mkreq("PATCH", "/")
+        misc.mkreq("TRACE", "/")
 
 
 def test_format_headers() -> None:

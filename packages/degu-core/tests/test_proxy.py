@@ -226,3 +226,37 @@ def test_ProxyApp_answers_504_when_the_upstream_times_out() -> None:
                     assert response.headers["connection"] == "close"
         finally:
             release.set()
+
+
+def test_ProxyApp_forwards_encoded_paths_PATCH_and_OPTIONS(chain: Any) -> None:
+    """Decoded components are encoded again on the way upstream."""
+    from degu.base import ChunkedBodyIter
+
+    upstream, front = chain
+    with Client(front.address).connect() as conn:
+        text = conn.get("/my%20file%20%C3%A9?q=%20", {}).body.read().decode()
+        assert text.startswith("GET /my%20file%20%C3%A9?q=%20 ")
+        text = conn.options("/a", {}).body.read().decode()
+        assert text.startswith("OPTIONS /a ") and " n=0 " in text
+        body = ChunkedBodyIter([(None, b"abc"), (None, b"")])
+        text = conn.patch("/a", {}, body).body.read().decode()
+        assert text.startswith("PATCH /a ") and " n=3 " in text
+
+
+@pytest.mark.parametrize(("method", "retried"), [("PATCH", False), ("OPTIONS", True)])
+def test_ProxyApp_retries_OPTIONS_but_not_PATCH_on_a_stale_connection(
+    chain: Any, method: str, retried: bool
+) -> None:
+    """PATCH is not idempotent (RFC 5789 §2): it is never sent twice."""
+    upstream, _front = chain
+    proxy = ProxyApp(Client(upstream.address))
+    session = Session(("127.0.0.1", 1))
+    request = Request("GET", "/fail", {}, None, [], ["fail"], None)
+    assert proxy(session, request, api)[0] == 400
+    request = Request(method, "/ok", {}, None, [], ["ok"], None)
+    response = proxy(session, request, api)
+    if retried:
+        assert response[0] == 200 and response[3].read().startswith(b"OPTIONS /ok ")
+        session.store["conn"].close()
+    else:
+        assert response[0] == 502

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from degu._common import BUF_LEN
+from degu._errors import ParseError
 from degu._reader import Reader
 from degu._stream import Budget, ObjectStream, SocketStream
 from degu.base import EmptyPreambleError
@@ -41,6 +42,8 @@ def test_Reader_preamble_limit_edge(fake_socket: Any) -> None:
     end = b"\r\n\r\n"
     assert str(info.value) == f"{end!r} not found in {too_long[:32]!r}..."
     assert reader.overflow
+    # The error carries the status the server answers with (RFC 6585 §5).
+    assert isinstance(info.value, ParseError) and info.value.status == 431
 
 
 def test_Reader_empty_preamble(fake_socket: Any) -> None:
@@ -58,6 +61,7 @@ def test_Reader_eof_mid_preamble(fake_socket: Any) -> None:
         reader.read_preamble("empty", Budget(5))
     assert str(info.value) == "b'\\r\\n\\r\\n' not found in b'GET / HTTP/1.1\\r\\n'..."
     assert not reader.overflow
+    assert not isinstance(info.value, ParseError)  # answered 400, like any ValueError
 
 
 def test_Reader_keeps_following_messages_buffered(fake_socket: Any) -> None:

@@ -78,7 +78,9 @@ def test_render_key_length_edge() -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["", "a\r\nb: c", "a\x00", "a\x7f", "é", "\t"])
+@pytest.mark.parametrize(
+    "value", ["", "a\r\nb: c", "a\x00", "a\x7f", "é", "\t", " a", "a ", " "]
+)
 def test_render_rejects_values(value: str) -> None:
     with pytest.raises(ValueError) as info:
         render_response(200, "OK", {"x": value})
@@ -91,6 +93,31 @@ def test_render_rejects_method_uri_reason() -> None:
     for uri in ["", "/a b", "/a\r\n", "/é"]:
         with pytest.raises(ValueError, match="^bad uri: "):
             render_request("GET", uri, {})
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("a", "target does not start with '/'"),
+        ("*", "target does not start with '/'"),
+        ("http://example.com/", "target does not start with '/'"),
+        ("/a#frag", "bad bytes in path"),
+        ("/a%2", "bad percent-encoding in path"),
+        ("/a?%zz", "bad percent-encoding in query"),
+        ("/a{b}", "bad bytes in path"),
+    ],
+)
+def test_render_request_refuses_a_target_our_server_would_refuse(
+    uri: str, why: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        render_request("GET", uri, {})
+    assert str(info.value).startswith(f"bad uri: {uri!r} ({why}")
+
+
+def test_render_request_accepts_every_origin_form_character() -> None:
+    uri = "/a-._~!$&'()*+,;=:@%20/b?c/d?e=%2F"
+    assert render_request("GET", uri, {}) == f"GET {uri} HTTP/1.1\r\n\r\n".encode()
     for reason in ["", "O\rK", "Ok\x7f", b"OK"]:
         with pytest.raises(ValueError, match="^bad reason: "):
             render_response(200, reason, {})  # type: ignore[arg-type]

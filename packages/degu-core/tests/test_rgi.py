@@ -110,7 +110,9 @@ def run(response: Any, request: Any = None, session: Any = None) -> Any:
 
 
 def test_constants() -> None:
-    assert rgi.REQUEST_METHODS == ("GET", "PUT", "POST", "DELETE", "HEAD")
+    assert rgi.REQUEST_METHODS == (
+        "GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"
+    )  # fmt: skip
     assert rgi.LENGTH == "content-length"
     assert rgi.ENCODING == "transfer-encoding"
     assert rgi.TYPE_ERROR == "{}: need a {!r}; got a {!r}: {!r}"
@@ -252,8 +254,8 @@ def test_Validator_returns_response_unchanged() -> None:
 
 def test_Validator_checks_request_method_and_fields() -> None:
     with pytest.raises(ValueError) as e:
-        run((200, "OK", {}, None), Request(method="PATCH"))
-    assert str(e.value) == "request.method: bad method: 'PATCH'"
+        run((200, "OK", {}, None), Request(method="TRACE"))
+    assert str(e.value) == "request.method: bad method: 'TRACE'"
     with pytest.raises(TypeError):
         run((200, "OK", {}, None), Request(path=("foo",)))
     with pytest.raises(TypeError) as e2:
@@ -518,3 +520,71 @@ def test_Validator_in_front_of_a_real_server() -> None:
     finally:
         server.shutdown(5)
         thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("uri", "mount", "path", "query"),
+    [
+        ("/my%20file", [], ["my file"], None),
+        ("/a/%C3%A9?x=%20", ["a"], ["é"], "x=%20"),
+        ("/a%25b", [], ["a%b"], None),
+    ],
+)
+def test_Validator_accepts_percent_decoded_paths(
+    uri: str, mount: Any, path: Any, query: Any
+) -> None:
+    """docs/explanation/rgi.rst: mount + path are the decoded segments of uri."""
+    req = Request(uri=uri, mount=mount, path=path, query=query)
+    assert run((200, "OK", {}, None), req)
+
+
+def test_Validator_refuses_an_undecoded_or_wrongly_decoded_path() -> None:
+    with pytest.raises(ValueError, match="request.uri '/my%20file' != mount"):
+        run((200, "OK", {}, None), Request(uri="/my%20file", path=["my%20file"]))
+    with pytest.raises(ValueError, match="path is not UTF-8"):
+        run((200, "OK", {}, None), Request(uri="/%ff", path=["x"]))
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PATCH"])
+def test_Validator_accepts_OPTIONS_and_PATCH(method: str) -> None:
+    assert run((200, "OK", {}, None), Request(method=method))
+
+
+def test_Validator_accepts_a_PATCH_body_and_refuses_an_OPTIONS_body() -> None:
+    from degu.base import Body, api
+
+    body = Body(io.BytesIO(b"abc"), 3)
+    req = Request("PATCH", headers={"content-length": 3}, body=body)
+    v = rgi.Validator(returning((200, "OK", {}, None)))
+    assert v(Session(), req, api)
+    body = Body(io.BytesIO(b"abc"), 3)
+    req = Request("OPTIONS", headers={"content-length": 3}, body=body)
+    with pytest.raises(ValueError, match="request.method is 'OPTIONS', but"):
+        v(Session(), req, api)
+
+
+def test_Validator_accepts_every_single_range_form_from_api() -> None:
+    from degu.base import OpenRange, SuffixRange, api
+
+    v = rgi.Validator(returning((200, "OK", {}, None)))
+    for rng in (OpenRange(3), SuffixRange(3)):
+        assert v(Session(), Request(headers={"range": rng}), api)
+    # An older api without the one-sided forms admits only its Range.
+    with pytest.raises(TypeError):
+        run((200, "OK", {}, None), Request(headers={"range": OpenRange(3)}))
+
+
+def test_Validator_accepts_a_HEAD_304_without_a_length() -> None:
+    """RFC 9110 §8.6: a 304 has no content for a length to describe."""
+    req = Request(method="HEAD")
+    assert run((304, "Not Modified", {"etag": '"x"'}, None), req)
+    assert run((204, "No Content", {}, None), req)
+    with pytest.raises(ValueError, match="^response to HEAD: need"):
+        run((200, "OK", {}, None), req)
+
+
+def test_Validator_accepts_content_length_0_with_a_None_body() -> None:
+    """The RGI page asks bodiless answers on kept connections to say length 0."""
+    assert run((404, "Not Found", {"content-length": 0}, None))
+    with pytest.raises(ValueError, match="^response.body is None, but 'content-le"):
+        run((404, "Not Found", {"content-length": 1}, None))

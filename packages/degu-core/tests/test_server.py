@@ -120,7 +120,7 @@ def test_Server_accepts_an_existing_socket(live_server: Any) -> None:
     ("request_bytes", "status_line"),
     [
         (b"GET /foo HTTP/1.0\r\n\r\n", b"HTTP/1.1 505 HTTP Version Not Supported"),
-        (b"PATCH /foo HTTP/1.1\r\n\r\n", b"HTTP/1.1 501 Not Implemented"),
+        (b"TRACE /foo HTTP/1.1\r\n\r\n", b"HTTP/1.1 501 Not Implemented"),
         (b"GET //foo HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
         (b"GET / HTTP/1.1\r\nA: 1\r\na: 1\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
         (b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"HTTP/1.1 400 Bad Request"),

@@ -28,7 +28,7 @@ from degu._common import (
     type_error,
 )
 from degu._parsing import parse_chunk_line
-from degu._ranges import ContentRange, Range
+from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._reader import Reader
 from degu._rendering import check_chunk, render_chunk_line
 
@@ -493,6 +493,13 @@ def set_output_framing(headers: dict[str, Any], body: object) -> None:
         raise ValueError(f"cannot send {other!r} with a {key!r} body")
 
 
-API = namedtuple("API", "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange")
+API = namedtuple(
+    "API",
+    "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange "
+    "OpenRange SuffixRange",
+)
 API.__doc__ = "The body and range classes handed to every RGI call."
-api = API(Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange)
+api = API(
+    Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange, OpenRange,
+    SuffixRange,
+)  # fmt: skip

@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         "without it any client may connect",
     )
     p.add_argument(
+        "--dotfiles",
+        action="store_true",
+        help="also serve and list names starting with '.' (hidden by default, "
+        "so .git or .env in the served directory stay private)",
+    )
+    p.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -326,7 +332,8 @@ def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
     else:
         directory = os.path.abspath(args.directory or os.getcwd())
         try:
-            app = FilesApp(directory)
+            # Listings on: the printed URL shows the directory in a browser.
+            app = FilesApp(directory, listing=True, dotfiles=args.dotfiles)
         except OSError as e:
             raise UsageError(f"--directory: cannot open {directory!r}: {e}") from None
         what = directory

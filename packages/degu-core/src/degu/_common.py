@@ -98,10 +98,10 @@ BODY_CONSUMED = 2
 BODY_ERROR = 3
 STATE_NAMES = ("BODY_READY", "BODY_STARTED", "BODY_CONSUMED", "BODY_ERROR")
 
-#: The only request methods Degu knows (SPEC §0.3).
-METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "DELETE"])
-#: Only these may carry a request body.
-BODY_METHODS = frozenset(["PUT", "POST"])
+#: The only request methods Degu knows; others get 501 (RFC 9110 §9.1).
+METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"])
+#: Only these may carry a request body (RFC 9110 §9.3; RFC 5789 §2).
+BODY_METHODS = frozenset(["PUT", "POST", "PATCH"])
 
 # SPEC §0.1 message formats.
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"

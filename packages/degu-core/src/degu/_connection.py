@@ -227,6 +227,14 @@ class Connection:
         """``request('POST', uri, headers, body)``."""
         return self.request("POST", uri, headers, body)
 
+    def options(self, uri: str, headers: dict[str, Any], /) -> Response:
+        """``request('OPTIONS', uri, headers, None)``."""
+        return self.request("OPTIONS", uri, headers, None)
+
+    def patch(self, uri: str, headers: dict[str, Any], body: Any, /) -> Response:
+        """``request('PATCH', uri, headers, body)``."""
+        return self.request("PATCH", uri, headers, body)
+
     def get_range(
         self, uri: str, headers: dict[str, Any], start: int, stop: int, /
     ) -> Response:

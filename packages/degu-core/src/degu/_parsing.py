@@ -1,10 +1,12 @@
-"""Parse HTTP/1.1 preambles and chunk lines (SPEC §1.2-§1.7, RFC 9112).
+"""Parse HTTP/1.1 preambles and chunk lines (RFC 9112, RFC 9110 §5).
 
 Pure functions over ``bytes``: no socket calls and no buffering here (that is
-``degu._reader``).  Every violation raises ``ValueError`` with the SPEC's
-message.  Charsets are checked with ``bytes.translate(None, ALLOWED)``: deleting
-every allowed byte leaves ``b''`` exactly when the input is clean, and runs in
-C instead of a Python loop.
+``degu._reader``).  Every violation raises ``degu._errors.ParseError`` (a
+``ValueError``) carrying the status a server answers it with; the grammar is
+written out, with its RFC sections, in docs/explanation/limits.rst.
+Charsets are checked with ``bytes.translate(None, ALLOWED)``: deleting every
+allowed byte leaves ``b''`` exactly when the input is clean, and runs in C
+instead of a Python loop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from degu._common import (
     MAX_LENGTH,
     SCRATCH_LEN,
 )
-from degu._ranges import ContentRange, Range
+from degu._errors import ParseError
+from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
+from degu._targets import check_target, split_target
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
@@ -29,39 +33,37 @@ __all__ = [
     "parse_content_range",
     "parse_headers",
     "parse_range",
+    "parse_range_list",
     "parse_request",
     "parse_request_line",
     "parse_response",
     "parse_response_line",
     "request_body_framing",
-    "request_error_status",
     "response_body_framing",
 ]
 
 # SPEC §1.2 groups.
 _LOWER = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_URI = b"/?"
 _PATH = b"+.:_~"
-_QUERY = b"%&="
 _SPACE = b" "
 _VALUE = b"\"'()*,;<>[]"
 
 # Allowed sets, used as the delete argument of bytes.translate().
 NAME_CHARS = _LOWER + _UPPER
-VALUE_CHARS = _LOWER + _UPPER + _PATH + _QUERY + _URI + _SPACE + _VALUE
-URI_CHARS = _LOWER + _UPPER + _PATH + _QUERY + _URI
-PATH_CHARS = _LOWER + _UPPER + _PATH
-QUERY_CHARS = _LOWER + _UPPER + _PATH + _QUERY
+#: RFC 9110 §5.5 field-vchar without obs-text (VCHAR), plus SP and HTAB inside a
+#: value.  obs-text (0x80-0xff) stays refused: RFC 9110 §5.5 asks senders to
+#: keep to US-ASCII, and a ``str`` value then never depends on a guessed charset.
+VALUE_CHARS = bytes(range(0x21, 0x7F)) + b" \t"
 REASON_CHARS = _LOWER + _UPPER + _SPACE
 EXT_KEY_CHARS = _LOWER + _UPPER
 EXT_VALUE_CHARS = _LOWER + _UPPER + _PATH + _VALUE
-_PATH_SLASH = PATH_CHARS + b"/"
 _DIGITS = b"0123456789"
 _HEX = b"0123456789abcdefABCDEF"
 
-#: Longest accepted ``range`` / ``content-range`` values (SPEC §1.5).
+#: Longest single byte range (``bytes=`` + two 16-digit positions and ``-``).
 MAX_RANGE_LEN = 39
+#: Longest ``content-range`` value accepted in a response.
 MAX_CONTENT_RANGE_LEN = 56
 #: Max hex digits in a chunk size (0xffffff < MAX_IO_SIZE < 0xfffffff).
 MAX_CHUNK_SIZE_LEN = 7
@@ -70,7 +72,12 @@ MAX_CHUNK_SIZE_LEN = 7
 CHUNKED = -1
 
 _METHODS = {b"GET": "GET", b"HEAD": "HEAD", b"PUT": "PUT", b"POST": "POST",
-            b"DELETE": "DELETE"}  # fmt: skip
+            b"DELETE": "DELETE", b"OPTIONS": "OPTIONS", b"PATCH": "PATCH"}  # fmt: skip
+#: Methods whose requests may carry a body (RFC 9110 §9.3.3, §9.3.4; RFC 5789).
+_BODY_METHODS = frozenset(["PUT", "POST", "PATCH"])
+#: Methods that accept ``content-length: 0`` as "no body" (what ``requests``
+#: and other clients send for DELETE and OPTIONS); the header is then dropped.
+_EMPTY_BODY_METHODS = frozenset(["DELETE", "OPTIONS"])
 _PROTOCOL = b" HTTP/1.1"
 # Keep-alive peers send the same preambles over and over (same URI, same
 # headers), and parsing is a pure function of the bytes: remember the last
@@ -87,6 +94,8 @@ KNOWN_NAMES_MAX = 256
 _known_names: dict[bytes, str] = {}
 # Header block characters: values, CR and LF (names are a subset of values).
 _BLOCK_CHARS = VALUE_CHARS + b"\r\n"
+# Whitespace that may not start or end a value (RFC 9112 §5.1 OWS).
+_WS = (0x20, 0x09)
 _SPECIAL = frozenset(["content-length", "transfer-encoding", "range", "content-range"])
 
 
@@ -107,50 +116,112 @@ def parse_content_length(src: bytes) -> int:
     # Digits are checked before the length so that only a real number too big
     # for MAX_LENGTH reads as "too long" (the server answers it with 413).
     if not src or src.translate(None, _DIGITS):
-        raise ValueError(f"bad bytes in content-length: {src!r}")
+        raise ParseError(400, f"bad bytes in content-length: {src!r}")
     if len(src) > MAX_CL_LEN:
-        raise ValueError(f"content-length too long: {src[:MAX_CL_LEN]!r}...")
+        # RFC 9110 §15.5.14: a body too large for us, whatever it contains.
+        raise ParseError(413, f"content-length too long: {src[:MAX_CL_LEN]!r}...")
     if src[0] == 0x30 and len(src) > 1:
-        raise ValueError(f"content-length has leading zero: {src!r}")
+        raise ParseError(400, f"content-length has leading zero: {src!r}")
     return int(src)
 
 
-def parse_range(src: bytes) -> Range:
-    """Parse ``bytes=START-END`` into ``Range(START, END + 1)``."""
-    if len(src) <= MAX_RANGE_LEN and src[:6] == b"bytes=":
-        a, sep, b = src[6:].partition(b"-")
-        start, end = _decimal(a), _decimal(b)
-        if sep and 0 <= start <= end < MAX_LENGTH:
-            return Range(start, end + 1)
-    raise ValueError(f"bad range: {src!r}")
+def _byte_range(spec: bytes) -> Range | OpenRange | SuffixRange | None:
+    """One RFC 9110 §14.1.2 int-range or suffix-range; ``None`` if invalid."""
+    if len(spec) > MAX_RANGE_LEN - 6:
+        return None
+    a, sep, b = spec.partition(b"-")
+    if not sep:
+        return None
+    if not a:
+        length = _decimal(b)
+        return SuffixRange(length) if length >= 0 else None
+    start = _decimal(a)
+    if not 0 <= start < MAX_LENGTH:
+        return None
+    if not b:
+        return OpenRange(start)
+    end = _decimal(b)
+    if start <= end < MAX_LENGTH:
+        return Range(start, end + 1)
+    return None
 
 
-def parse_content_range(src: bytes) -> ContentRange:
-    """Parse ``bytes START-END/TOTAL`` into ``ContentRange(START, END+1, TOTAL)``."""
+def parse_range(src: bytes) -> Range | OpenRange | SuffixRange | str:
+    """Parse a ``range`` value (RFC 9110 §14.2).
+
+    One byte range gives a ``Range`` (``bytes=FIRST-LAST``), an ``OpenRange``
+    (``bytes=FIRST-``) or a ``SuffixRange`` (``bytes=-LENGTH``).  A valid
+    list of several byte ranges, or another range unit (which RFC 9110 §14.2
+    says to ignore), is returned as the ``str`` it is.  An invalid ``bytes``
+    range set raises ``ParseError`` (400).
+    """
+    if src[:6].lower() != b"bytes=":
+        return src.decode()
+    spec = src[6:]
+    if b"," not in spec:
+        one = _byte_range(spec)
+        if one is not None:
+            return one
+    elif parse_range_list(src) is not None:
+        return src.decode()
+    raise ParseError(400, f"bad range: {src!r}")
+
+
+def parse_range_list(
+    src: bytes,
+) -> list[Range | OpenRange | SuffixRange] | None:
+    """The byte ranges of a ``bytes=`` range set, in order; ``None`` if invalid.
+
+    RFC 9110 §14.1.1: ``1#range-spec``, with OWS around the commas.  A value
+    with another range unit is ``None`` too.
+    """
+    if src[:6].lower() != b"bytes=":
+        return None
+    ranges = []
+    for part in src[6:].split(b","):
+        one = _byte_range(part.strip(b" \t"))
+        if one is None:
+            return None
+        ranges.append(one)
+    return ranges
+
+
+def parse_content_range(src: bytes) -> ContentRange | str:
+    """Parse ``bytes START-END/TOTAL`` into ``ContentRange(START, END+1, TOTAL)``.
+
+    The unsatisfied-range form ``bytes */TOTAL`` of a 416 (RFC 9110 §14.4)
+    is returned as the ``str`` it is.
+    """
+    if src[:8] == b"bytes */" and 0 <= _decimal(src[8:]) <= MAX_LENGTH:
+        return src.decode()
     if len(src) <= MAX_CONTENT_RANGE_LEN and src[:6] == b"bytes ":
         span, sep1, t = src[6:].partition(b"/")
         a, sep2, b = span.partition(b"-")
         start, end, total = _decimal(a), _decimal(b), _decimal(t)
         if sep1 and sep2 and 0 <= start <= end < total <= MAX_LENGTH:
             return ContentRange(start, end + 1, total)
-    raise ValueError(f"bad content-range: {src!r}")
+    raise ParseError(400, f"bad content-range: {src!r}")
 
 
 def _header_line(line: bytes) -> tuple[str, bytes]:
     """Split one ``Name: Value`` line; return (lowercase name, raw value)."""
     if len(line) < 4:
-        raise ValueError("header line too short")
+        raise ParseError(400, "header line too short")
     i = line.find(b": ")
     if i < 1 or i + 2 == len(line):
-        raise ValueError("bad header line")
+        raise ParseError(400, "bad header line")
     if i > SCRATCH_LEN:
-        raise ValueError(f"header name too long: {line[:SCRATCH_LEN]!r}...")
+        raise ParseError(400, f"header name too long: {line[:SCRATCH_LEN]!r}...")
     name = line[:i]
     if name.translate(None, NAME_CHARS):
-        raise ValueError(f"bad bytes in header name: {name!r}")
+        raise ParseError(400, f"bad bytes in header name: {name!r}")
     value = line[i + 2 :]
     if value.translate(None, VALUE_CHARS):
-        raise ValueError(f"bad bytes in header value: {value!r}")
+        raise ParseError(400, f"bad bytes in header value: {value!r}")
+    if value[0] in _WS or value[-1] in _WS:
+        # Exactly one SP after the colon, none at the end (RFC 9112 §5.1):
+        # a peer that strips OWS would otherwise read another value than ours.
+        raise ParseError(400, f"whitespace around header value: {value!r}")
     key = name.decode().lower()
     if len(_known_names) < KNOWN_NAMES_MAX:
         _known_names[bytes(name)] = key
@@ -167,7 +238,7 @@ def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
     if not src:
         return headers
     if src.count(b"\n") >= MAX_INCOMING_HEADERS:
-        raise ValueError(f"more than {MAX_INCOMING_HEADERS} header lines")
+        raise ParseError(431, f"more than {MAX_INCOMING_HEADERS} header lines")
     lines = src.split(b"\r\n")
     # Hot path (one C pass instead of one per line): when the whole block is
     # value characters plus exactly the CRLFs we split on, every value is
@@ -182,86 +253,84 @@ def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
     for line in lines:
         i = line.find(b": ")
         key = names.get(line[:i]) if i > 0 else None
-        if key is None or i + 2 == len(line) or not clean:
+        if (
+            key is None
+            or i + 2 == len(line)
+            or not clean
+            or line[i + 2] in _WS
+            or line[-1] in _WS
+        ):
             key, value = _header_line(line)
         else:
             value = line[i + 2 :]
         if key in headers:
-            # Refused by name, whatever the values (SPEC §14 item 13).
-            raise ValueError(f"duplicate header: {line!r}")
+            # Refused by name, whatever the values (RFC 9112 §6.3 item 5).
+            raise ParseError(400, f"duplicate header: {line!r}")
         if key in _SPECIAL:
             if key == "content-length":
                 headers[key] = parse_content_length(value)
             elif key == "transfer-encoding":
                 if value != b"chunked":
-                    raise ValueError(f"bad transfer-encoding: {value!r}")
+                    raise ParseError(400, f"bad transfer-encoding: {value!r}")
                 headers[key] = "chunked"
             elif key == "range":
                 if isresponse:
-                    raise ValueError("response cannot include a 'range' header")
+                    raise ParseError(400, "response cannot include a 'range' header")
                 headers[key] = parse_range(value)
             else:
                 if not isresponse:
-                    raise ValueError("request cannot include a 'content-range' header")
+                    raise ParseError(
+                        400, "request cannot include a 'content-range' header"
+                    )
                 headers[key] = parse_content_range(value)
         else:
             headers[key] = value.decode()
     if "content-length" in headers:
         if "transfer-encoding" in headers:
-            raise ValueError(
-                "cannot have both content-length and transfer-encoding headers"
+            raise ParseError(
+                400, "cannot have both content-length and transfer-encoding headers"
             )
         if "range" in headers:
-            raise ValueError("cannot include range header and content-length")
+            raise ParseError(400, "cannot include range header and content-length")
     elif "range" in headers and "transfer-encoding" in headers:
-        raise ValueError("cannot include range header and transfer-encoding")
+        raise ParseError(400, "cannot include range header and transfer-encoding")
     return headers
 
 
 def parse_request_line(line: bytes) -> tuple[str, str, list[str], str | None]:
-    """Parse ``METHOD SP URI SP HTTP/1.1`` into (method, uri, path, query)."""
+    """Parse ``METHOD SP TARGET SP HTTP/1.1`` into (method, uri, path, query).
+
+    The target is origin-form (RFC 9112 §3.2.1); ``path`` holds its segments
+    percent-decoded, ``uri`` and ``query`` are as received (``degu._targets``).
+    """
     if len(line) < 14:
-        raise ValueError(f"request line too short: {line!r}")
+        raise ParseError(400, f"request line too short: {line!r}")
     if line[-9:] != _PROTOCOL:
-        raise ValueError(f"bad protocol in request line: {line[-9:]!r}")
+        # RFC 9110 §15.6.6: the only version Degu speaks is HTTP/1.1.
+        raise ParseError(505, f"bad protocol in request line: {line[-9:]!r}")
     i = line.find(b" /")
     if i < 1:
-        raise ValueError(f"bad request line: {line!r}")
+        raise ParseError(400, f"bad request line: {line!r}")
     method = _METHODS.get(line[:i])
     if method is None:
-        raise ValueError(f"bad HTTP method: {line[:i]!r}")
+        # RFC 9110 §9.1: a method the server does not implement gets 501.
+        raise ParseError(501, f"bad HTTP method: {line[:i]!r}")
     src = line[i + 1 : -9]
-    if src.translate(None, URI_CHARS):
-        raise ValueError(f"bad bytes in uri: {src!r}")
-    uri = src.decode()
-    q = src.find(b"?")
-    path_src = src if q < 0 else src[:q]
-    if b"//" in path_src:
-        raise ValueError(f"'//' in path: {path_src!r}")
-    if path_src.translate(None, _PATH_SLASH):
-        raise ValueError(f"bad bytes in path: {path_src!r}")
-    path = uri[1 : q if q >= 0 else None].split("/") if len(path_src) > 1 else []
-    if ".." in path:
-        raise ValueError(f"'..' in path: {path_src!r}")
-    query: str | None = None
-    if q >= 0:
-        query_src = src[q + 1 :]
-        if query_src.translate(None, QUERY_CHARS):
-            raise ValueError(f"bad bytes in query: {query_src!r}")
-        query = uri[q + 1 :]
+    q = check_target(src)
+    uri, path, query = split_target(src, q)
     return method, uri, path, query
 
 
 def parse_response_line(line: bytes) -> tuple[int, str]:
     """Parse ``HTTP/1.1 SP STATUS SP REASON`` into (status, reason)."""
     if len(line) < 15 or line[:9] != b"HTTP/1.1 " or line[12] != 0x20:
-        raise ValueError(f"bad response line: {line!r}")
+        raise ParseError(400, f"bad response line: {line!r}")
     digits = line[9:12]
     if digits.translate(None, _DIGITS) or not b"100" <= digits <= b"599":
-        raise ValueError(f"bad status: {digits!r}")
+        raise ParseError(400, f"bad status: {digits!r}")
     reason = line[13:]
     if reason.translate(None, REASON_CHARS):
-        raise ValueError(f"bad reason: {reason!r}")
+        raise ParseError(400, f"bad reason: {reason!r}")
     return int(digits), reason.decode()
 
 
@@ -299,16 +368,23 @@ def parse_response(preamble: bytes) -> tuple[int, str, dict[str, Any]]:
 
 
 def request_body_framing(method: str, headers: dict[str, Any]) -> int | None:
-    """Decide a request body (SPEC §1.6): None, a length, or ``CHUNKED``."""
+    """Decide a request body (RFC 9112 §6.3): None, a length, or ``CHUNKED``.
+
+    Only PUT, POST and PATCH carry a body.  A DELETE or OPTIONS request with
+    ``content-length: 0`` has none, and that header is removed from *headers*.
+    """
     if "content-length" in headers:
-        if method == "PUT" or method == "POST":
+        if method in _BODY_METHODS:
             n: int = headers["content-length"]
             return n
-        raise ValueError(f"{method!r} request with a 'content-length' header")
+        if method in _EMPTY_BODY_METHODS and headers["content-length"] == 0:
+            del headers["content-length"]
+            return None
+        raise ParseError(400, f"{method!r} request with a 'content-length' header")
     if "transfer-encoding" in headers:
-        if method == "PUT" or method == "POST":
+        if method in _BODY_METHODS:
             return CHUNKED
-        raise ValueError(f"{method!r} request with a 'transfer-encoding' header")
+        raise ParseError(400, f"{method!r} request with a 'transfer-encoding' header")
     return None
 
 
@@ -333,19 +409,19 @@ def response_body_framing(
 def parse_chunk_line(line: bytes) -> tuple[int, tuple[str, str] | None]:
     """Parse ``SIZE[;KEY=VALUE]CRLF`` into (size, extension) (SPEC §1.7)."""
     if line[-2:] != b"\r\n":
-        raise ValueError(f"bad chunk line termination: {line[-2:]!r}")
+        raise ParseError(400, f"bad chunk line termination: {line[-2:]!r}")
     size_src, sep, ext_src = line[:-2].partition(b";")
     if len(size_src) > MAX_CHUNK_SIZE_LEN:
-        raise ValueError("chunk_size is too long")
+        raise ParseError(400, "chunk_size is too long")
     if (
         not size_src
         or size_src.translate(None, _HEX)
         or (size_src[0] == 0x30 and len(size_src) > 1)
     ):
-        raise ValueError("bad chunk_size")
+        raise ParseError(400, "bad chunk_size")
     size = int(size_src, 16)
     if size > MAX_IO_SIZE:
-        raise ValueError(f"need chunk_size <= {MAX_IO_SIZE}; got {size}")
+        raise ParseError(400, f"need chunk_size <= {MAX_IO_SIZE}; got {size}")
     if not sep:
         return size, None
     key, _eq, value = ext_src.partition(b"=")
@@ -355,22 +431,5 @@ def parse_chunk_line(line: bytes) -> tuple[int, tuple[str, str] | None]:
         or key.translate(None, EXT_KEY_CHARS)
         or value.translate(None, EXT_VALUE_CHARS)
     ):
-        raise ValueError("bad chunk extension")
+        raise ParseError(400, "bad chunk extension")
     return size, (key.decode(), value.decode())
-
-
-def request_error_status(error: ValueError) -> int:
-    """The status the server answers a refused request with (SPEC §14 item 10).
-
-    Keyed on the messages raised above, so the mapping lives next to them.
-    """
-    message = str(error)
-    if message.startswith("bad HTTP method"):
-        return 501
-    if message.startswith("bad protocol in request line"):
-        return 505
-    if message.startswith("content-length too long"):
-        return 413
-    if message.startswith(f"more than {MAX_INCOMING_HEADERS} header lines"):
-        return 431
-    return 400

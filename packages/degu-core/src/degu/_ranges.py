@@ -1,12 +1,15 @@
-"""``Range`` and ``ContentRange``: values of the range headers (SPEC §2.9-2.10).
+"""Values of the ``range`` and ``content-range`` headers (RFC 9110 §14).
 
-Both use Python slice semantics (``stop`` is exclusive) while their ``str()``
-is the inclusive wire form of RFC 9110 §14.  Pure values: no I/O here.
+``Range`` and ``ContentRange`` use Python slice semantics (``stop`` is
+exclusive) while their ``str()`` is the inclusive wire form of RFC 9110 §14.
+``OpenRange`` (``bytes=FIRST-``) and ``SuffixRange`` (``bytes=-LENGTH``) are
+the other two single byte-range forms of RFC 9110 §14.1.2; all three answer
+``content_range(total)`` the same way.  Pure values: no I/O here.
 """
 
 from __future__ import annotations
 
-from degu._common import check_length
+from degu._common import MAX_LENGTH, check_int, check_length
 
 
 class _Span:
@@ -77,9 +80,110 @@ class Range(_Span):
         return min(self._stop, total) - self._start
 
     def content_range(self, total: int) -> ContentRange:
-        """The ``ContentRange`` answering this range for *total* bytes."""
+        """The ``ContentRange`` answering this range for *total* bytes.
+
+        A range ending past *total* is clamped to it (RFC 9110 §14.1.1).
+        """
         self._check_total(total)
         return ContentRange(self._start, min(self._stop, total), total)
+
+
+class _OneSided:
+    """What ``OpenRange`` and ``SuffixRange`` share: one bound, one wire form.
+
+    The comparison rules are those of ``Range``: equal to a value of the very
+    same class with the same bound, or to its own wire form as a ``str``.
+    """
+
+    __slots__ = ("_value",)
+    _value: int
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._value})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return self._value == other._value
+        if type(other) is str:
+            return str(self) == other
+        raise TypeError(f"cannot compare {type(self).__name__}() with {type(other)!r}")
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def content_range(self, total: int) -> ContentRange:
+        """The ``ContentRange`` answering this range for *total* bytes.
+
+        Raises ``ValueError`` when no byte of *total* is selected (the answer
+        is then ``416 Range Not Satisfiable``, RFC 9110 §15.5.17).
+        """
+        check_length("total", total)
+        start, stop = self._span(total)
+        if start >= stop:
+            raise ValueError(f"{self!r} out of bounds (total={total})")
+        return ContentRange(start, stop, total)
+
+    def content_length(self, total: int) -> int:
+        """Bytes this range selects from a resource of *total* bytes."""
+        return self.content_range(total).content_length
+
+    def _span(self, total: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+
+class OpenRange(_OneSided):
+    """``bytes=START-``: from *start* to the end of the resource.
+
+    >>> OpenRange(4).content_range(10)
+    ContentRange(4, 10, 10)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, start: int) -> None:
+        check_int("start", start, 0, MAX_LENGTH - 1)
+        self._value = start
+
+    @property
+    def start(self) -> int:
+        """First byte offset (inclusive)."""
+        return self._value
+
+    def __str__(self) -> str:
+        return f"bytes={self._value}-"
+
+    def _span(self, total: int) -> tuple[int, int]:
+        return self._value, total
+
+
+class SuffixRange(_OneSided):
+    """``bytes=-LENGTH``: the last *length* bytes of the resource.
+
+    A suffix longer than the resource selects all of it; ``SuffixRange(0)``
+    selects nothing and so is never satisfiable (RFC 9110 §14.1.3).
+
+    >>> str(SuffixRange(2).content_range(10))
+    'bytes 8-9/10'
+    """
+
+    __slots__ = ()
+
+    def __init__(self, length: int) -> None:
+        check_length("length", length)
+        self._value = length
+
+    @property
+    def length(self) -> int:
+        """How many bytes at the end of the resource are asked for."""
+        return self._value
+
+    def __str__(self) -> str:
+        return f"bytes=-{self._value}"
+
+    def _span(self, total: int) -> tuple[int, int]:
+        return max(total - self._value, 0), total
 
 
 class ContentRange(_Span):
@@ -103,6 +207,11 @@ class ContentRange(_Span):
     def total(self) -> int:
         """Size of the whole resource."""
         return self._total
+
+    @property
+    def content_length(self) -> int:
+        """Bytes in this part of the resource (``stop - start``)."""
+        return self._stop - self._start
 
     def _fields(self) -> tuple[int, ...]:
         return (self._start, self._stop, self._total)

@@ -13,6 +13,7 @@ no buffer (docs/explanation/limits.rst, "Open connections").
 from __future__ import annotations
 
 from degu._common import BUF_LEN, EmptyPreambleError
+from degu._errors import ParseError
 from degu._stream import FOREVER, Budget, SocketStream
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -188,7 +189,7 @@ class Reader:
                 return self.take_preamble(end)
             if self.full():
                 self.overflow = True
-                raise _not_found(_END, self.buffered_view())
+                raise ParseError(431, str(_not_found(_END, self.buffered_view())))
             if self.fill(budget) == 0:
                 if self._start == self._stop:
                     raise EmptyPreambleError(empty_message)

@@ -18,7 +18,9 @@ from degu._common import (
     check_tuple,
     type_error,
 )
+from degu._errors import ParseError
 from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
+from degu._targets import check_target
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
@@ -95,7 +97,9 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
                 continue
             if type(value) is not str:
                 value = str(value)
-            if not _printable_ascii(value):
+            if not _printable_ascii(value) or value[0] == " " or value[-1] == " ":
+                # No whitespace around a value either: our parser refuses it
+                # (RFC 9112 §5.1), so we never write it.
                 raise ValueError(f"bad val: {value!r}")
             parts.append(f"{key}: {value}")
     parts.append("\r\n")
@@ -114,6 +118,12 @@ def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
     if type(uri) is not str or uri not in _good_uris:
         if not _printable_ascii(uri) or " " in uri:
             raise ValueError(f"bad uri: {uri!r}")
+        # Origin-form only (RFC 9112 §3.2.1), by the grammar our server reads:
+        # 'a' or 'http://x/' would be refused there, so refuse it here.
+        try:
+            check_target(uri.encode())
+        except ParseError as e:
+            raise ValueError(f"bad uri: {uri!r} ({e})") from None
         if len(uri) <= URI_CACHE_MAX_LEN:
             if len(_good_uris) >= KEY_CACHE_SIZE:
                 _good_uris.clear()

@@ -6,6 +6,7 @@ Plain values with read-only attributes; no I/O here.
 from __future__ import annotations
 
 from degu._common import METHODS, TYPE_ERROR2, check_int, check_tuple
+from degu._targets import encode_segment
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
@@ -73,12 +74,12 @@ class Request:
 
     @property
     def method(self) -> str:
-        """``'GET'``, ``'HEAD'``, ``'PUT'``, ``'POST'`` or ``'DELETE'``."""
+        """One of the seven methods Degu knows, e.g. ``'GET'`` or ``'PATCH'``."""
         return self._method
 
     @property
     def uri(self) -> str:
-        """The request URI exactly as received."""
+        """The request URI exactly as received (still percent-encoded)."""
         return self._uri
 
     @property
@@ -98,7 +99,7 @@ class Request:
 
     @property
     def path(self) -> list[str]:
-        """Path components not yet routed."""
+        """Path components not yet routed, percent-decoded (see the RGI page)."""
         return self._path
 
     @property
@@ -115,8 +116,12 @@ class Request:
         return component
 
     def build_proxy_uri(self) -> str:
-        """The URI of the unrouted rest: ``'/' + '/'.join(path)`` plus the query."""
-        uri = "/" + "/".join(self._path)
+        """The URI of the unrouted rest: ``'/' + '/'.join(path)`` plus the query.
+
+        Each component is percent-encoded again (``' '`` becomes ``%20``), so
+        the result is a valid target whatever the decoded path holds.
+        """
+        uri = "/" + "/".join(map(encode_segment, self._path))
         if self._query is not None:
             return f"{uri}?{self._query}"
         return uri

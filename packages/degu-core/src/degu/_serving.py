@@ -25,11 +25,11 @@ from degu._common import (
     Response,
     wants_close,
 )
+from degu._errors import ParseError
 from degu._parsing import (
     CHUNKED,
     parse_request,
     request_body_framing,
-    request_error_status,
 )
 from degu._reader import Reader
 from degu._rendering import render_error_response, render_response
@@ -225,7 +225,8 @@ def advance(conn: ServerConnection) -> int:
             else:
                 framing = None
         except ValueError as e:
-            raise RequestRefused(request_error_status(e), str(e)) from e
+            status = e.status if isinstance(e, ParseError) else 400
+            raise RequestRefused(status, str(e)) from e
         pending = conn.pending = (method, uri, path, query, headers, framing)
         conn.body_scan = 0
         conn.body_since = monotonic()
@@ -413,6 +414,11 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
             raise
         if verdict == Verdict.READY:
             verdict = _respond(conn, rules)
+            if verdict == Verdict.CLOSE:
+                # Send our FIN now, not when the loop gets the connection
+                # back: a client about to reuse it sees it closing.
+                assert conn.stream is not None
+                conn.stream.shutdown()
             if verdict != Verdict.IDLE:
                 return verdict
             continue

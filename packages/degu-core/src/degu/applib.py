@@ -24,8 +24,8 @@ from degu.base import Connection, Request, Session
 __all__ = ("AllowedMethods", "MethodFilter", "Router", "ProxyApp")  # noqa: RUF022
 
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
-#: The request methods Degu knows (SPEC §0.3), in documentation order.
-METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
+#: The request methods Degu knows, in documentation order.
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH")
 #: How many levels of nested dicts a Router appmap may have, the top one included.
 ROUTER_MAX_DEPTH = 10
 
@@ -98,7 +98,9 @@ def _check_appmap(label: str, appmap: object, depth: int) -> None:
         if key is not None:
             if type(key) is not str:
                 raise TypeError(TYPE_ERROR.format(f"{label} key", str, type(key), key))
-            if not key.isascii():
+            # Keys match percent-decoded segments ('my file', 'é'), which
+            # never contain '/' or a control character (docs/explanation/rgi.rst).
+            if "/" in key or not key.isprintable():
                 raise ValueError(f"{label}: bad key: {key!r}")
         if type(value) is dict:
             _check_appmap(f"{label}[{key!r}]", value, depth + 1)
@@ -209,10 +211,10 @@ class ProxyApp:
             except ConnectionError:
                 # An idle upstream connection may have been closed by the
                 # upstream server (its timeout) without us noticing.  Retrying
-                # is only safe for an idempotent method (RFC 9110 §9.2.2) with
-                # no request body (partly) sent; then try once more on a fresh
-                # connection.
-                if request.body is not None or request.method == "POST":
+                # is only safe for an idempotent method (RFC 9110 §9.2.2; PATCH
+                # is not, RFC 5789 §2) with no request body (partly) sent; then
+                # try once more on a fresh connection.
+                if request.body is not None or request.method in ("POST", "PATCH"):
                     raise
                 session.store.pop(self.key, None)
                 conn = self._connection(session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from degu._bodies import API, Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
 from degu._common import TYPE_ERROR, EmptyPreambleError, Response
 from degu._connection import Connection
-from degu._ranges import ContentRange, Range
+from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
 
 __all__ = [
@@ -23,11 +23,13 @@ __all__ = [
     "Connection",
     "ContentRange",
     "EmptyPreambleError",
+    "OpenRange",
     "Range",
     "Request",
     "Response",
     "ResponseType",
     "Session",
+    "SuffixRange",
     "api",
     "bodies",
 ]
@@ -45,6 +47,7 @@ del TYPE_ERROR
 
 # Document the public classes under the module users import them from.
 for _cls in (Body, BodyIter, ChunkedBody, ChunkedBodyIter, Connection, ContentRange,
-             EmptyPreambleError, Range, Request, Response, Session, API):  # fmt: skip
+             EmptyPreambleError, OpenRange, Range, Request, Response, Session,
+             SuffixRange, API):  # fmt: skip
     _cls.__module__ = __name__
 del _cls

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from degu._parsing import parse_headers as _parse_headers
 from degu._rendering import render_chunk
+from degu._targets import check_percents as _check_percents
+from degu._targets import decode_segment as _decode_segment
 from degu.base import Request
 
 if TYPE_CHECKING:
@@ -83,18 +85,27 @@ def mkreq(
 ) -> Any:
     """Build a request object from a URI, the way the server would split it.
 
-    ``shift`` path components are moved from ``path`` to ``mount``, as if a
-    router had already consumed them.  Beyond ``shift``, nothing is validated
-    here: the ``cls`` constructor does that.
+    Path components are percent-decoded as the server decodes them
+    (``'/my%20file'`` gives ``path == ['my file']``), and ``shift`` of them
+    are moved from ``path`` to ``mount``, as if a router had already
+    consumed them.  Beyond that, nothing is validated here: the ``cls``
+    constructor does that.
+
+    >>> mkreq('GET', '/a/my%20file?x=%20', shift=1).path
+    ['my file']
 
     Raises:
         TypeError: ``shift`` is not an ``int``.
-        ValueError: ``shift`` is negative or exceeds the number of components.
+        ValueError: ``shift`` is negative or exceeds the number of components,
+            or a component's percent-encoding is one the server refuses.
     """
     if type(shift) is not int:
         raise TypeError(f"shift: need a {int!r}; got a {type(shift)!r}: {shift!r}")
     path_part, sep, query_part = uri.partition("?")
     path = [] if path_part == "/" else path_part.split("/")[1:]
+    if "%" in path_part:
+        _check_percents(path_part.encode(), "path")
+        path = [_decode_segment(p) for p in path]
     if not 0 <= shift <= len(path):
         raise ValueError(f"need 0 <= shift <= {len(path)}; got {shift}")
     return cls(

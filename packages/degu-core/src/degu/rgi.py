@@ -18,7 +18,11 @@ from typing import Any
 __all__ = ("Validator",)
 
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
-REQUEST_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+REQUEST_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH")
+#: Methods whose requests may carry a body (RFC 9110 §9.3; RFC 5789 §2).
+BODY_METHODS = ("PUT", "POST", "PATCH")
+_RANGE_NAMES = ("Range", "OpenRange", "SuffixRange")
+_NO_CONTENT = (204, 304)
 LENGTH = "content-length"
 ENCODING = "transfer-encoding"
 
@@ -81,8 +85,15 @@ def _validate_headers(label: str, headers: object, bodies: object) -> None:
     assert isinstance(headers, dict)
     # Range and ContentRange come from the api namedtuple (SPEC §14 item 7);
     # an older api without them simply admits only str values.
+    # The one-sided forms (RFC 9110 §14.1.2) came later: an api without them
+    # admits only a Range (or a str) as a request's range value.
+    range_kinds = tuple(
+        kind
+        for kind in (getattr(bodies, n, None) for n in _RANGE_NAMES)
+        if isinstance(kind, type)
+    )
     range_types = {
-        "range": getattr(bodies, "Range", None),
+        "range": range_kinds or None,
         "content-range": getattr(bodies, "ContentRange", None),
     }
     for key, value in headers.items():
@@ -96,8 +107,9 @@ def _validate_headers(label: str, headers: object, bodies: object) -> None:
                 raise ValueError(f"{vlabel}: need >= 0; got {value}")
         elif key in range_types and range_types[key] is not None:
             kind = range_types[key]
-            assert isinstance(kind, type)
-            _check_type(vlabel, value, (str, kind))
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            assert all(isinstance(k, type) for k in kinds)
+            _check_type(vlabel, value, (str, *kinds))
         else:
             _check_type(vlabel, value, str)
     if LENGTH in headers and ENCODING in headers:
@@ -108,7 +120,29 @@ def _validate_headers(label: str, headers: object, bodies: object) -> None:
         )
 
 
-def _expected_uri(request: object) -> str:
+def _decoded_uri(uri: str) -> tuple[list[str], str | None]:
+    """Split a request URI into percent-decoded path segments and raw query.
+
+    The RGI rule (docs/explanation/rgi.rst): ``mount + path`` holds the
+    segments of ``uri`` decoded as UTF-8, and ``query`` is the raw text
+    after the first ``?``.
+    """
+    from urllib.parse import unquote  # only a validating app pays for it
+
+    path_src, sep, query = uri.partition("?")
+    if not path_src.startswith("/"):
+        raise ValueError(f"request.uri: need a leading '/'; got {uri!r}")
+    segments = path_src[1:].split("/") if len(path_src) > 1 else []
+    try:
+        decoded = [unquote(s, errors="strict") for s in segments]
+    except UnicodeDecodeError:
+        raise ValueError(f"request.uri: path is not UTF-8: {uri!r}") from None
+    return decoded, (query if sep else None)
+
+
+def _check_uri_invariant(request: object, when: str) -> None:
+    uri = _getattr("request", request, "uri")
+    _check_type("request.uri", uri, str)
     mount = _getattr("request", request, "mount")
     path = _getattr("request", request, "path")
     query = _getattr("request", request, "query")
@@ -116,15 +150,10 @@ def _expected_uri(request: object) -> str:
     _check_str_list("request.path", path)
     if query is not None:
         _check_type("request.query", query, str)
-    uri = "/" + "/".join(mount + path)
-    return uri if query is None else f"{uri}?{query}"
-
-
-def _check_uri_invariant(request: object, when: str) -> None:
-    uri = _getattr("request", request, "uri")
-    _check_type("request.uri", uri, str)
-    expected = _expected_uri(request)
-    if uri != expected:
+    if (mount + path, query) != _decoded_uri(uri):
+        expected = "/" + "/".join(mount + path)
+        if query is not None:
+            expected += f"?{query}"
         raise ValueError(
             f"{when}: request.uri {uri!r} != mount + path + query {expected!r}"
         )
@@ -146,7 +175,7 @@ def _validate_request(request: object, bodies: object) -> None:
                     f"request.body is None, but {name!r} in request.headers"
                 )
         return
-    if method not in ("PUT", "POST"):
+    if method not in BODY_METHODS:
         raise ValueError(f"request.method is {method!r}, but request.body is not None")
     body_cls = _getattr("bodies", bodies, "Body")
     chunked_cls = _getattr("bodies", bodies, "ChunkedBody")
@@ -196,11 +225,13 @@ def _check_fresh(label: str, body: object, chunked: bool) -> None:
 
 
 def _validate_response_body(
-    method: str, headers: dict[Any, Any], body: object, bodies: object
+    method: str, status: int, headers: dict[Any, Any], body: object, bodies: object
 ) -> None:
     label = "response.body"
     if method == "HEAD":
-        if LENGTH not in headers and ENCODING not in headers:
+        # A 204 or 304 has no content to describe (RFC 9110 §8.6, §15.4.5).
+        framed = LENGTH in headers or ENCODING in headers
+        if not framed and status not in _NO_CONTENT:
             raise ValueError(
                 f"response to HEAD: need {LENGTH!r} or {ENCODING!r} in headers"
             )
@@ -210,8 +241,10 @@ def _validate_response_body(
             )
         return
     if body is None:
+        # content-length: 0 still frames "no body" exactly, and is what the
+        # RGI page asks of a bodiless answer that keeps the connection open.
         for name in (LENGTH, ENCODING):
-            if name in headers:
+            if name in headers and not (name == LENGTH and headers[name] == 0):
                 raise ValueError(f"response.body is None, but {name!r} in headers")
         return
     if isinstance(body, (bytes, bytearray)):
@@ -252,7 +285,7 @@ def _validate_response(method: str, response: object, bodies: object) -> None:
     if not reason:
         raise ValueError("response.reason cannot be empty")
     _validate_headers("response.headers", headers, bodies)
-    _validate_response_body(method, headers, body, bodies)
+    _validate_response_body(method, status, headers, body, bodies)
 
 
 class Validator:
