@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from typing import Any, Self
 del TYPE_CHECKING
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # degu-core checks this marker on import: a regular degu/__init__.py without it
 # belongs to PyPI's unrelated, older "degu" (docs/installation.rst).
