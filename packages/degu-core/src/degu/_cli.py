@@ -7,7 +7,8 @@ http.server`` uses; a positional port, as ``python -m http.server 8080``, or
 ``--app module:callable`` serves any RGI app instead (``--factory``: call it
 to get the app, as uvicorn does).  Each request is logged to stderr in Common
 Log Format by ``degu.misc.AccessLogger``, because ``Server`` itself logs per
-connection only (SPEC §4.7); ``--log-level`` sets the threshold.
+connection only (docs/reference/server.rst, "Logging"); ``--log-level``
+sets the threshold.
 SIGINT (Ctrl-C) and SIGTERM stop the server cleanly and exit with status 0.
 
 Exit status: 0 after a clean stop, 1 when the server cannot start (e.g. the

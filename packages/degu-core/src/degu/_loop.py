@@ -149,11 +149,6 @@ class ServerLoop:
 
     # -- the public face ----------------------------------------------------
 
-    @property
-    def open_connections(self) -> int:
-        """Connections open right now (waiting here or on a worker)."""
-        return len(self._conns)
-
     def wake(self) -> None:
         """Make the loop look at its flags now (any thread, signal handlers)."""
         try:
@@ -543,6 +538,9 @@ class ServerLoop:
     # -- closing ------------------------------------------------------------------
 
     def _linger(self, conn: ServerConnection) -> None:
+        # Closing with unread input makes the kernel send RST, which can
+        # destroy our reply before the peer reads it: shut our side, then drop
+        # what still comes, briefly (RFC 9112 §9.6).
         if type(conn.stream) is not SocketStream or self._rules.stopping():
             self._close(conn, None)
             return

@@ -39,11 +39,6 @@ class WorkerPool:
         self._idle = 0
         self._threads: list[threading.Thread] = []
 
-    @property
-    def threads(self) -> int:
-        """Threads running now (at most ``size``)."""
-        return len(self._threads)
-
     def has_backlog(self) -> bool:
         """Whether submitted items are waiting for a thread."""
         return not self._queue.empty()

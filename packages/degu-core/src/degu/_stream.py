@@ -41,7 +41,6 @@ if TYPE_CHECKING:
         def recv_nowait(self, buf: memoryview) -> int | None: ...
         def send_all(self, data: Any, budget: Budget) -> None: ...
         def send_nowait(self, data: bytes) -> None: ...
-        def wait_readable(self, seconds: float) -> bool: ...
         def pending(self) -> int: ...
         def fileno(self) -> int: ...
         def shutdown(self) -> None: ...
@@ -61,7 +60,8 @@ __all__ = [
     "timed_out",
 ]
 
-#: Lingering close: after our last byte, read and drop at most this much ...
+#: Lingering close (done by the server's I/O loop): after our last byte,
+#: read and drop at most this much ...
 LINGER_BYTES = 1048576
 #: ... for at most this long (RFC 9112 §9.6).
 LINGER_TIME = 1.0
@@ -134,24 +134,6 @@ def _timeval(seconds: float) -> bytes:
     # A zero timeval means "wait forever": never round a deadline down to it.
     usec = max(int((seconds - sec) * 1_000_000), 0 if sec else 1)
     return struct.pack("ll", sec, usec)
-
-
-def _lingering_drain(sock: socket.socket) -> None:
-    # Closing a socket with unread input makes the kernel send RST, which can
-    # destroy a response before the peer reads it: shut our side, then drop
-    # what still comes, briefly (RFC 9112 §9.6).
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        deadline = monotonic() + LINGER_TIME
-        drained = 0
-        while drained < LINGER_BYTES and (left := deadline - monotonic()) > 0:
-            sock.settimeout(left)
-            data = sock.recv(65536)
-            if not data:
-                break
-            drained += len(data)
-    except OSError:
-        pass
 
 
 class SocketStream:
@@ -274,15 +256,6 @@ class SocketStream:
         except OSError:
             pass
 
-    def wait_readable(self, seconds: float) -> bool:
-        """Whether the peer sent something (or closed) within *seconds*."""
-        import select
-
-        try:
-            return bool(select.select([self.sock], [], [], seconds)[0])
-        except (OSError, ValueError):
-            return True  # closed under us: let the next read report it
-
     def pending(self) -> int:
         """Bytes the socket layer holds above the kernel: none for plain sockets."""
         return 0
@@ -297,11 +270,6 @@ class SocketStream:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-    def linger_close(self) -> None:
-        """Half-close, drain what the peer still sends (bounded), then close."""
-        _lingering_drain(self.sock)
-        self.sock.close()
 
     def close(self) -> None:
         """Close the socket; idempotent."""
@@ -382,15 +350,6 @@ class TLSStream:
         except (OSError, ValueError):
             pass
 
-    def wait_readable(self, seconds: float) -> bool:
-        """Whether a record (or a close) arrived within *seconds*."""
-        if self.sock.pending():
-            return True
-        try:
-            return self._wait(False, seconds)
-        except (OSError, ValueError):
-            return True
-
     def pending(self) -> int:
         """Decrypted bytes held by the TLS layer, invisible to ``poll()``."""
         n: int = self.sock.pending()
@@ -409,10 +368,6 @@ class TLSStream:
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
-
-    def linger_close(self) -> None:
-        """Close (TLS data cannot be drained meaningfully without the peer)."""
-        self.close()
 
     def close(self) -> None:
         """Close the socket; idempotent."""
@@ -471,10 +426,6 @@ class ObjectStream:
         except (OSError, ValueError):
             pass
 
-    def wait_readable(self, seconds: float) -> bool:
-        """Unknown for an arbitrary object: assume so."""
-        return True
-
     def pending(self) -> int:
         """Nothing known to be held above the object."""
         return 0
@@ -486,10 +437,6 @@ class ObjectStream:
 
     def shutdown(self) -> None:
         """Nothing to wake: the object's own timeouts apply."""
-
-    def linger_close(self) -> None:
-        """Close the object."""
-        self.close()
 
     def close(self) -> None:
         """``sock.close()``."""

@@ -1,6 +1,6 @@
 """Test fixtures, helpers and logging middleware for Degu servers and RGI apps.
 
-The temporary servers and the throw-away PKI (SPEC §9) need
+The temporary servers and the throw-away PKI (docs/reference/misc.rst) need
 ``multiprocessing``, ``tempfile`` and the TLS helpers; they are imported on
 first use (module ``__getattr__``, PEP 562), so that a production program can
 import :class:`AccessLogger` from here without paying for them.
