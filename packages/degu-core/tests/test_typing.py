@@ -1,4 +1,4 @@
-"""A user's ``mypy --strict`` sees Degu's real types (docs/howto/type-check.rst).
+"""A user's ``mypy --strict`` sees Degu's real types (docs/reference/typing.rst).
 
 One mypy run checks three programs: a correct one that must draw no error, one
 whose every line marked ``# E: <code>`` is a deliberate mistake that must be

@@ -82,7 +82,7 @@ class ServerRecipe(NamedTuple):
     address: Any
     build_func: Callable[..., Any]
     build_args: tuple[Any, ...]
-    options: dict[str, Any]
+    options: Mapping[str, Any]
 
 
 class _Owned(NamedTuple):
