@@ -282,3 +282,30 @@ def test_every_mistake_is_also_refused_at_run_time() -> None:
     # so only the run-time check can refuse it.
     with pytest.raises(ValueError, match="^address: bad socket filename: 'http://"):
         client("http://localhost:8080")
+
+
+def test_the_option_types_name_exactly_the_options_checked_at_run_time() -> None:
+    from degu import client, server
+    from degu.typing import ClientOptions, ServerOptions, SSLClientOptions
+
+    assert ServerOptions.__optional_keys__ == set(server.DEFAULT_OPTIONS)
+    assert ClientOptions.__optional_keys__ == set(client._OPTIONS)
+    extra = SSLClientOptions.__optional_keys__ - ClientOptions.__optional_keys__
+    assert extra == set(client.SSLClient._extra_options)
+    for options in (ServerOptions, ClientOptions, SSLClientOptions):
+        assert options.__required_keys__ == frozenset()
+
+
+def test_importing_degu_typing_is_what_imports_typing() -> None:
+    """Degu's modules import typing only when type-checked (it costs ~6 ms)."""
+    code = (
+        "import sys\n"
+        "import degu.server, degu.client\n"
+        "before = 'typing' in sys.modules\n"
+        "import degu.typing\n"
+        "print(before, 'typing' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout == "False True\n", proc.stderr

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from typing import Any, Unpack
 
     from degu._loop import ServerLoop
-    from degu.typing import RGIApp, ServerAddress, ServerOptions
+    from degu._sslctx import build_server_sslctx as build_server_sslctx
+    from degu.typing import Address, RGIApp, ServerAddress, ServerOptions
 
 __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 order)
 
@@ -138,6 +139,9 @@ def _app_name(app: Any) -> str:
 
 class Server:
     """An HTTP server bound to *address*, serving the RGI *app*."""
+
+    #: What the listening socket is bound to (its ``getsockname()``).
+    address: Address
 
     def __init__(
         self, address: ServerAddress, app: RGIApp, **options: Unpack[ServerOptions]
