@@ -1,4 +1,4 @@
-"""A user's ``mypy --strict`` sees Degu's real types (docs/reference/typing.rst).
+"""A user's ``mypy --strict`` sees Degu's real types (docs/reference/typehints.rst).
 
 One mypy run checks three programs: a correct one that must draw no error, one
 whose every line marked ``# E: <code>`` is a deliberate mistake that must be
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from degu.base import API, Request, Session
-from degu.typing import ResponseTuple
+from degu.typehints import ResponseTuple
 
 # The correct program: an RGI app class with on_connect, a function app, the
 # applib middleware, Server and Client with options, request and response
@@ -35,7 +35,7 @@ from degu.base import API, BodyIter, Request, Response, Session
 from degu.client import Client, Connection, SSLClient
 from degu.misc import AccessLogger
 from degu.server import Server, SSLServer
-from degu.typing import (
+from degu.typehints import (
     Address, ClientOptions, Headers, OnConnect, ResponseTuple, RGIApp, ServerOptions,
 )
 
@@ -118,7 +118,7 @@ MISTAKES = """
 from degu.base import API, Request, Session
 from degu.client import Client
 from degu.server import Server
-from degu.typing import ResponseTuple
+from degu.typehints import ResponseTuple
 
 
 def wrong_signature(request: Request) -> ResponseTuple:
@@ -286,7 +286,7 @@ def test_every_mistake_is_also_refused_at_run_time() -> None:
 
 def test_the_option_types_name_exactly_the_options_checked_at_run_time() -> None:
     from degu import client, server
-    from degu.typing import ClientOptions, ServerOptions, SSLClientOptions
+    from degu.typehints import ClientOptions, ServerOptions, SSLClientOptions
 
     assert ServerOptions.__optional_keys__ == set(server.DEFAULT_OPTIONS)
     assert ClientOptions.__optional_keys__ == set(client._OPTIONS)
@@ -296,16 +296,36 @@ def test_the_option_types_name_exactly_the_options_checked_at_run_time() -> None
         assert options.__required_keys__ == frozenset()
 
 
-def test_importing_degu_typing_is_what_imports_typing() -> None:
+def test_importing_degu_typehints_is_what_imports_typing() -> None:
     """Degu's modules import typing only when type-checked (it costs ~6 ms)."""
     code = (
         "import sys\n"
         "import degu.server, degu.client\n"
         "before = 'typing' in sys.modules\n"
-        "import degu.typing\n"
+        "import degu.typehints\n"
         "print(before, 'typing' in sys.modules)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert proc.stdout == "False True\n", proc.stderr
+
+
+def test_no_core_module_shadows_a_standard_library_module() -> None:
+    """``python .../degu/server.py`` puts degu/ first on sys.path: a degu/typing.py
+    would then be imported as ``typing`` by the standard library."""
+    import degu.base
+
+    core = Path(degu.base.__file__).parent
+    names = {p.stem for p in core.glob("*.py")} | {p.name for p in core.iterdir()}
+    assert names & sys.stdlib_module_names == set()
+
+
+def test_server_module_runs_as_a_script() -> None:
+    import degu.server
+
+    proc = subprocess.run(
+        [sys.executable, degu.server.__file__, "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr

@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from degu.typing import Headers, OutputBody
+    from degu.typehints import Headers, OutputBody
 
 __all__ = ["DEFAULT_MIN_RATE", "MAX_INTERIM_RESPONSES", "Connection"]
 

@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from degu.typing import Address, Headers, InputBody
+    from degu.typehints import Address, Headers, InputBody
 
 __all__ = ["DEFAULT_MAX_REQUESTS", "MAX_REQUESTS_LIMIT", "Request", "Session"]
 

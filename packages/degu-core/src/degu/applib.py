@@ -21,7 +21,7 @@ from degu.base import Connection, Request, Session
 
 if TYPE_CHECKING:
     from degu.base import API
-    from degu.typing import ResponseTuple, RGIApp
+    from degu.typehints import ResponseTuple, RGIApp
 
 # As in 0.19, FilesApp (and our MAX_DISCARD, ROUTER_MAX_DEPTH) are public
 # without being listed here.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any, Unpack
 
     from degu._sslctx import build_client_sslctx as build_client_sslctx
-    from degu.typing import Address, ClientOnConnect, ClientOptions, SSLClientOptions
+    from degu.typehints import Address, ClientOnConnect, ClientOptions, SSLClientOptions
 
 __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from degu._processes import TempServer, TempSSLServer
     from degu._temppki import TempPKI
     from degu.base import API, Session
-    from degu.typing import ResponseTuple, RGIApp
+    from degu.typehints import ResponseTuple, RGIApp
 
 __all__ = (
     "AccessLogger",

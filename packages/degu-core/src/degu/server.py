@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from degu._loop import ServerLoop
     from degu._sslctx import build_server_sslctx as build_server_sslctx
-    from degu.typing import Address, RGIApp, ServerAddress, ServerOptions
+    from degu.typehints import Address, RGIApp, ServerAddress, ServerOptions
 
 __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 order)
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from typing import Any, Self, Unpack
 
-    from degu.typing import Address, RGIApp, ServerOptions
+    from degu.typehints import Address, RGIApp, ServerOptions
 del TYPE_CHECKING
 
 __version__ = "0.3.0"

@@ -3,7 +3,7 @@
 Nothing here changes what Degu does at run time: the server and client still
 check every argument and option themselves, with the same errors.  These names
 let a type checker catch the same mistakes before the program runs
-(docs/reference/typing.rst).
+(docs/reference/typehints.rst).
 
 Only a program that imports this module pays for importing :mod:`typing`;
 Degu's own modules import it when type-checked, never at run time.
