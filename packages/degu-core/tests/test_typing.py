@@ -117,6 +117,7 @@ if __name__ == "__main__":
 MISTAKES = """
 from degu.base import API, Request, Session
 from degu.client import Client
+from degu.misc import TempServer
 from degu.server import Server
 from degu.typehints import ResponseTuple
 
@@ -145,6 +146,7 @@ Server(("127.0.0.1", 0), wrong_signature)  # E: arg-type
 Server(("127.0.0.1", 0), quiet, max_conections=10)  # E: call-arg
 Server(("127.0.0.1", 0), quiet, timeout="30")  # E: arg-type
 Server(8080, quiet)  # E: arg-type
+TempServer(("127.0.0.1", 0), quiet, max_request=10)  # E: call-arg
 Client(("127.0.0.1", 8080), timout=5)  # E: call-arg
 Client(("127.0.0.1", 8080), ssl_host="example.com")  # E: call-arg
 Client(("127.0.0.1", 8080), on_connect=print)  # E: arg-type
@@ -226,7 +228,7 @@ def test_each_deliberate_mistake_is_reported_with_its_code(
         if match and match.group(1) == "mistakes":
             found.setdefault(int(match.group(2)), set()).add(match.group(3))
     expected = _marked(MISTAKES)
-    assert len(expected) == 16
+    assert len(expected) == 17
     missed = {n: code for n, code in expected.items() if code not in found.get(n, ())}
     unmarked = {n: codes for n, codes in found.items() if n not in expected}
     assert (missed, unmarked) == ({}, {}), "\n".join(mypy_output)
