@@ -38,7 +38,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import DefaultContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, NamedTuple, Self, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, Unpack, cast
+
+if TYPE_CHECKING:
+    from degu.typehints import Address, RGIApp, ServerOptions
 
 __all__ = [
     "START_TIMEOUT",
@@ -82,7 +85,7 @@ class ServerRecipe(NamedTuple):
     address: Any
     build_func: Callable[..., Any]
     build_args: tuple[Any, ...]
-    options: dict[str, Any]
+    options: Mapping[str, Any]
 
 
 class _Owned(NamedTuple):
@@ -408,8 +411,8 @@ def _given_app(app: object) -> object:
 
 class _TempBase:
     address: Any
-    app: object
-    options: dict[str, Any]
+    app: RGIApp
+    options: ServerOptions
     process: BaseProcess
 
     def terminate(self) -> None:
@@ -434,7 +437,9 @@ class _TempBase:
 class TempServer(_TempBase):
     """Run ``degu.server.Server(address, app, **options)`` in a child process."""
 
-    def __init__(self, address: Any, app: object, **options: Any) -> None:
+    def __init__(
+        self, address: Address, app: RGIApp, **options: Unpack[ServerOptions]
+    ) -> None:
         self.app = app
         self.options = options
         recipe = ServerRecipe(None, address, _given_app, (app,), options)
@@ -449,7 +454,11 @@ class TempSSLServer(_TempBase):
     """Run ``degu.server.SSLServer(sslconfig, address, app, **options)`` likewise."""
 
     def __init__(
-        self, sslconfig: dict[str, Any], address: Any, app: object, **options: Any
+        self,
+        sslconfig: dict[str, Any],
+        address: Address,
+        app: RGIApp,
+        **options: Unpack[ServerOptions],
     ) -> None:
         check_sslconfig(sslconfig)
         self.sslconfig = sslconfig

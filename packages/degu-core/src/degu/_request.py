@@ -12,6 +12,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from degu.typehints import Address, Headers, InputBody
+
 __all__ = ["DEFAULT_MAX_REQUESTS", "MAX_REQUESTS_LIMIT", "Request", "Session"]
 
 #: Session(max_requests=None) means this many requests per connection.
@@ -35,8 +37,8 @@ class Request:
         self,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         mount: list[str],
         path: list[str],
         query: str | None,
@@ -56,8 +58,8 @@ class Request:
         cls,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         path: list[str],
         query: str | None,
     ) -> Request:
@@ -83,12 +85,12 @@ class Request:
         return self._uri
 
     @property
-    def headers(self) -> dict[str, Any]:
+    def headers(self) -> Headers:
         """Lowercase names to values (parsed per SPEC §1.5)."""
         return self._headers
 
     @property
-    def body(self) -> Any:
+    def body(self) -> InputBody:
         """``None``, a ``Body`` or a ``ChunkedBody``."""
         return self._body
 
@@ -149,7 +151,7 @@ class Session:
 
     def __init__(
         self,
-        address: Any,
+        address: Address,
         credentials: tuple[int, int, int] | None = None,
         max_requests: int | None = None,
     ) -> None:
@@ -168,7 +170,7 @@ class Session:
         self._message: str | None = None
 
     @property
-    def address(self) -> Any:
+    def address(self) -> Address:
         """The peer address as returned by ``accept()``."""
         return self._address
 

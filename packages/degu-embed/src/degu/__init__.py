@@ -32,7 +32,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.process import BaseProcess
-    from typing import Any, Self
+    from typing import Any, Self, Unpack
+
+    from degu.typehints import Address, RGIApp, ServerOptions
 del TYPE_CHECKING
 
 __version__ = "0.3.0"
@@ -65,11 +67,11 @@ __all__ = [
 
 
 def start_server(
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.Server`` in a new process.
 
     In the child, ``build_func(*build_args)`` builds the app and
@@ -87,11 +89,11 @@ def start_server(
 
 def start_sslserver(
     sslconfig: "dict[str, Any]",
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.SSLServer`` in a new process.
 
     ``sslconfig`` must be a ``dict`` (checked here, before the process starts);
@@ -107,10 +109,10 @@ def start_sslserver(
 class _Embedded:
     # Shared by EmbeddedServer and EmbeddedSSLServer, which SPEC §12.5 keeps
     # apart (neither is a subclass of the other).
-    address: "Any"
-    build_func: "Callable[..., Any]"
+    address: "Address"
+    build_func: "Callable[..., RGIApp]"
     build_args: "tuple[Any, ...]"
-    options: "dict[str, Any]"
+    options: "ServerOptions"
     process: "BaseProcess"
 
     def terminate(self) -> None:
@@ -147,10 +149,10 @@ class EmbeddedServer(_Embedded):
 
     def __init__(
         self,
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         self.build_func = build_func
         self.build_args = build_args
@@ -173,10 +175,10 @@ class EmbeddedSSLServer(_Embedded):
     def __init__(
         self,
         sslconfig: "dict[str, Any]",
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         from degu._processes import check_sslconfig
 
