@@ -20,10 +20,13 @@ import errno
 import logging
 import os
 import ssl
+from collections import deque
 from typing import Any
 
 __all__ = [
     "TLS12_CIPHERS",
+    "ResumableSSLSocket",
+    "TLSSessions",
     "build_client_sslctx",
     "build_server_sslctx",
     "get_client_sslctx",
@@ -49,6 +52,15 @@ SERVER_OPTIONS = (
     | ssl.OP_CIPHER_SERVER_PREFERENCE
     | ssl.OP_NO_RENEGOTIATION
 )
+
+#: Session tickets a server sends after each handshake (OpenSSL's default is
+#: 2).  Degu clients resume with the newest one only, and each ticket costs
+#: the server an encryption and the client a decoding on every connection:
+#: bench/bench_tls.py measured ~0.2 ms of a ~2.2 ms mutual-TLS handshake.
+SERVER_TICKETS = 1
+
+#: Resumable sessions one SSLClient keeps, newest first (docs/reference/tls.rst).
+MAX_SESSIONS = 8
 
 #: sslconfig keys holding paths: each must be absolute and normalized (SPEC §6).
 PATH_KEYS = ("cert_file", "key_file", "ca_file", "ca_path")
@@ -171,6 +183,7 @@ def build_server_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
     sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_protocol_policy(sslctx)
     sslctx.options |= SERVER_OPTIONS
+    sslctx.num_tickets = SERVER_TICKETS
     _load_cert_chain(sslctx, cert_file, key_file)
     if anonymous:
         # get_server_sslctx() logs the warning when a server adopts it.
@@ -218,6 +231,8 @@ def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
     _require_exists(sslconfig, "cert_file", "key_file", "ca_file", "ca_path")
     sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     _apply_protocol_policy(sslctx)
+    # Lets an SSLClient resume its sessions (TLSSessions below).
+    sslctx.sslsocket_class = ResumableSSLSocket
     sslctx.check_hostname = check_hostname
     # Always, whatever check_hostname says: P2P peers skip the hostname but
     # never the certificate chain (SPEC §6.2).
@@ -306,3 +321,68 @@ def get_client_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
     if sslctx.verify_mode != ssl.CERT_REQUIRED:
         raise ValueError("sslctx.verify_mode must be ssl.CERT_REQUIRED")
     return sslctx
+
+
+class ResumableSSLSocket(ssl.SSLSocket):
+    """An ``SSLSocket`` that hands its session to a :class:`TLSSessions` on close.
+
+    Under TLS 1.3 the server's session tickets arrive after the handshake
+    (RFC 8446 section 4.6.1), so the session is worth keeping only once the
+    connection has been used: when it is closed.
+    """
+
+    #: Where to put the session; set by :meth:`TLSSessions.wrap`.
+    keeper: TLSSessions | None = None
+
+    def close(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            keeper.keep(self.session)
+        super().close()
+
+
+class TLSSessions:
+    """The resumable TLS sessions of one SSLClient, each offered once.
+
+    A resumed handshake skips the certificates and their signatures, so it
+    costs about half of a full one (bench/bench_tls.py).  The session carries
+    the identities both peers proved in the full handshake (RFC 8446 section
+    2.2), and only the server that issued a ticket can decrypt it: a new
+    server process, or a new context, means a full handshake again.  Each
+    ticket is offered on one connection only (RFC 8446 appendix C.4).
+    """
+
+    def __init__(self) -> None:
+        # deque.append() and pop() are atomic: connections on several
+        # threads share one SSLClient without a lock.
+        self._sessions: deque[ssl.SSLSession] = deque(maxlen=MAX_SESSIONS)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def keep(self, session: ssl.SSLSession | None) -> None:
+        """Keep *session* if it holds a ticket (else it cannot be resumed)."""
+        if session is not None and session.has_ticket:
+            self._sessions.append(session)
+
+    def clear(self) -> None:
+        """Forget every session: the next connections handshake in full."""
+        self._sessions.clear()
+
+    def wrap(
+        self, sslctx: ssl.SSLContext, sock: Any, server_hostname: str | None
+    ) -> ssl.SSLSocket:
+        """``sslctx.wrap_socket(sock)``, resuming the newest kept session.
+
+        Only a context whose ``sslsocket_class`` is :class:`ResumableSSLSocket`
+        (as :func:`build_client_sslctx` makes) gives sessions back; with any
+        other, every handshake is a full one.
+        """
+        try:
+            session: ssl.SSLSession | None = self._sessions.pop()
+        except IndexError:
+            session = None
+        tls = sslctx.wrap_socket(sock, server_hostname=server_hostname, session=session)
+        if isinstance(tls, ResumableSSLSocket):
+            tls.keeper = self
+        return tls

@@ -200,9 +200,11 @@ class SSLClient(Client):
         self, sslctx: ssl.SSLContext | dict[str, Any], address: Any, **options: Any
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
-        from degu._sslctx import get_client_sslctx
+        from degu._sslctx import TLSSessions, get_client_sslctx
 
         self.sslctx: ssl.SSLContext = get_client_sslctx(sslctx)
+        #: Sessions to resume on the next connections (docs/reference/tls.rst).
+        self.tls_sessions = TLSSessions()
         super().__init__(address, **options)
         if "ssl_host" in options:
             self.ssl_host = _check_optional_str("ssl_host", options["ssl_host"])
@@ -220,10 +222,14 @@ class SSLClient(Client):
         return f"SSLClient(<sslctx>, {self.address!r})"
 
     def create_socket(self) -> Any:
-        """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
+        """A new TLS socket (``server_hostname=ssl_host``), handshake done.
+
+        It resumes a session of an earlier connection when one is kept in
+        ``tls_sessions``.
+        """
         sock = super().create_socket()
         try:
-            return self.sslctx.wrap_socket(sock, server_hostname=self.ssl_host)
+            return self.tls_sessions.wrap(self.sslctx, sock, self.ssl_host)
         except BaseException:
             sock.close()
             raise
