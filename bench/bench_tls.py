@@ -16,8 +16,9 @@ keys from ``TempPKI``, TLS 1.3 as negotiated by default):
 
 Client and server run in this one process, pinned to one CPU, so the figures
 are CPU cost, not parallelism. Batches of each kind are interleaved and the
-table shows medians with the spread (min-max) of the TLS batches. Run: ``python bench/bench_tls.py`` (10-30 seconds;
-``--rounds N`` to change the number of interleaved batches).
+table shows medians with the spread (min-max) of the TLS batches.
+Run: ``python bench/bench_tls.py`` (10-30 seconds; ``--rounds N`` to change
+the number of interleaved batches).
 """
 
 from __future__ import annotations
