@@ -17,11 +17,15 @@ flags are only ever *read* (to judge contexts built by others), never set.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import ssl
 from collections import deque
-from typing import Any
+
+from degu._common import TYPE_CHECKING
+from degu._log import LazyLogger
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "TLS12_CIPHERS",
@@ -34,7 +38,7 @@ __all__ = [
 ]
 
 # SPEC §4.2: the CERT_NONE warning goes to the server's logger.
-log = logging.getLogger("degu.server")
+log = LazyLogger("degu.server")
 
 #: Lowest protocol version a Degu context allows (SPEC §14 item 8).
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2

@@ -11,14 +11,13 @@ import os
 import socket
 from collections.abc import Callable
 
-from degu._common import TYPE_ERROR
+from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._connection import DEFAULT_MIN_RATE
 from degu.base import Connection, Response
 
 # The characters of an outgoing header name (SPEC §1.2).
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
