@@ -86,9 +86,8 @@ def test_warning_and_exception_name_their_caller(caplog: pytest.LogCaptureFixtur
     assert (warning.levelno, warning.getMessage()) == (logging.WARNING, "careful")
     assert (error.levelno, error.getMessage()) == (logging.ERROR, "failed: this")
     assert error.exc_info is not None and error.exc_info[0] is ValueError
-    assert warning.funcName == error.funcName == (
-        "test_warning_and_exception_name_their_caller"
-    )
+    caller = "test_warning_and_exception_name_their_caller"
+    assert warning.funcName == error.funcName == caller
 
 
 def test_get_returns_the_named_logger():
