@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 from degu._common import TYPE_CHECKING, TYPE_ERROR, check_int
 from degu._log import LazyLogger
-from degu._request import MAX_REQUESTS_LIMIT
-from degu.base import Request, Session
+from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 
 if TYPE_CHECKING:
     import ssl
