@@ -62,7 +62,8 @@ SERVER_OPTIONS = (
 #: Session tickets a server sends after each handshake (OpenSSL's default is
 #: 2).  Degu clients resume with the newest one only, and each ticket costs
 #: the server an encryption and the client a decoding on every connection:
-#: bench/bench_tls.py measured ~0.2 ms of a ~2.2 ms mutual-TLS handshake.
+#: ~0.18 ms of a 1.5 ms full mutual-TLS handshake (both ends in one process
+#: over a socketpair, OpenSSL 3.0, medians of 7 interleaved rounds).
 SERVER_TICKETS = 1
 
 #: Resumable sessions one SSLClient keeps, newest first (docs/reference/tls.rst).
