@@ -20,6 +20,7 @@ from degu._common import (
     BODY_METHODS,
     JOIN_BODY_MAX,
     METHODS,
+    TYPE_CHECKING,
     TYPE_ERROR2,
     Response,
     type_error,
@@ -31,7 +32,6 @@ from degu._reader import Reader
 from degu._rendering import render_request
 from degu._stream import FOREVER, Budget, make_stream
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 

@@ -15,6 +15,7 @@ from degu._common import (
     MAX_IO_SIZE,
     METHODS,
     SCRATCH_LEN,
+    TYPE_CHECKING,
     check_tuple,
     type_error,
 )
@@ -22,7 +23,6 @@ from degu._errors import ParseError
 from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
 from degu._targets import check_target
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 

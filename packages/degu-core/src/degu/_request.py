@@ -5,10 +5,9 @@ Plain values with read-only attributes; no I/O here.
 
 from __future__ import annotations
 
-from degu._common import METHODS, TYPE_ERROR2, check_int, check_tuple
+from degu._common import METHODS, TYPE_CHECKING, TYPE_ERROR2, check_int, check_tuple
 from degu._targets import encode_segment
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 

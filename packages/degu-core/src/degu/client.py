@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import socket
 
-from degu._common import TYPE_ERROR
+from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._connection import DEFAULT_MIN_RATE
 from degu.base import Connection, Response
 
 # The characters of an outgoing header name (SPEC §1.2).
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     import ssl
     from typing import Any, Unpack
@@ -203,9 +202,11 @@ class SSLClient(Client):
         **options: Unpack[SSLClientOptions],
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
-        from degu._sslctx import get_client_sslctx
+        from degu._sslctx import TLSSessions, get_client_sslctx
 
         self.sslctx: ssl.SSLContext = get_client_sslctx(sslctx)
+        #: Sessions to resume on the next connections (docs/reference/tls.rst).
+        self.tls_sessions = TLSSessions()
         # ssl_host is one of _extra_options, which Client accepts at run time.
         super().__init__(address, **options)  # type: ignore[misc]
         if "ssl_host" in options:
@@ -224,10 +225,14 @@ class SSLClient(Client):
         return f"SSLClient(<sslctx>, {self.address!r})"
 
     def create_socket(self) -> ssl.SSLSocket:
-        """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
+        """A new TLS socket (``server_hostname=ssl_host``), handshake done.
+
+        It resumes a session of an earlier connection when one is kept in
+        ``tls_sessions``.
+        """
         sock = super().create_socket()
         try:
-            return self.sslctx.wrap_socket(sock, server_hostname=self.ssl_host)
+            return self.tls_sessions.wrap(self.sslctx, sock, self.ssl_host)
         except BaseException:
             sock.close()
             raise

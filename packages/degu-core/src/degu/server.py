@@ -17,13 +17,11 @@ import socket
 import threading
 from collections.abc import Callable
 
-from degu._common import TYPE_ERROR, check_int
-from degu._request import MAX_REQUESTS_LIMIT
-from degu.base import Request, Session
+from degu._common import TYPE_CHECKING, TYPE_ERROR, check_int
+from degu._log import LazyLogger
+from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
-    import logging
     import ssl
     from collections.abc import Mapping
     from typing import Any, Unpack
@@ -49,16 +47,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "min_rate": DEFAULT_MIN_RATE,
 }
 
-_log: logging.Logger | None = None
+# Imports logging only for a record that could be printed (degu/_log.py).
+_log = LazyLogger("degu.server")
 
 
-def _logger() -> logging.Logger:
-    # logging costs ~10 ms to import; only a running server needs it.
-    global _log
-    if _log is None:
-        import logging
-
-        _log = logging.getLogger("degu.server")
+def _logger() -> LazyLogger:
     return _log
 
 
