@@ -1,4 +1,4 @@
-"""What does ``import degu`` cost an application?  (SPEC §12)
+"""What does ``import degu`` cost an application?  (docs/reference/degu.rst)
 
 Each sample is a fresh interpreter of this venv that times one import with
 ``time.perf_counter`` and reads its peak RSS and module count afterwards.
@@ -33,8 +33,9 @@ CANDIDATES = {
 }
 
 # Goals for ``import degu``, as ratios of import time.  degu/__init__.py keeps
-# the shared namespace open with pkgutil.extend_path (STYLE §7), so pkgutil's
-# own imports (typing, re, importlib.util) are the floor.
+# the shared namespace open by hand rather than with pkgutil.extend_path
+# (docs/explanation/namespace.rst), so it must cost less than pkgutil's own
+# imports (typing, re, importlib.util).
 TARGETS = {
     "import pkgutil": 1.1,
     "import degu.server": 0.5,

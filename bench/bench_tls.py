@@ -36,7 +36,7 @@ REQUESTS = 2000  # sequential requests per round-trip batch
 CONNECTIONS = 200  # connections per handshake batch
 BIG = b"x" * 65536
 
-#: Informative targets (ours, not the SPEC's): what a reasonable TLS stack
+#: Informative targets (ours): what a reasonable TLS stack
 #: costs on top of a Python HTTP/1.1 server.
 TARGET_RTT_RATIO = 1.5  # empty-body round trip, TLS / plain
 TARGET_HANDSHAKES = 200  # mutual-TLS connections per second on one CPU

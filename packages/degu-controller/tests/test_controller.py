@@ -1,4 +1,4 @@
-"""Tests for degu.controller.Controller (SPEC §13, §14 item 4).
+"""Tests for degu.controller.Controller.
 
 Every test talks to the controlled server over real loopback sockets and
 checks what is left behind: "nothing listening" means a connection attempt

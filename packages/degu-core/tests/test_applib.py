@@ -1,4 +1,4 @@
-"""Tests for degu.applib: AllowedMethods, MethodFilter, Router (SPEC §10)."""
+"""Tests for degu.applib: AllowedMethods, MethodFilter, Router."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_Router_validates_appmap() -> None:
 
 
 def test_Router_names_the_offending_key_in_a_nested_appmap() -> None:
-    # SPEC §10: the message is 'appmap[{key!r}]: value not callable: ...'
+    # docs/reference/applib.rst: the message is 'appmap[{key!r}]: value not callable: ...'
     # with the key whose value is bad, at whatever depth it sits.
     with pytest.raises(TypeError) as e:
         applib.Router({"a": {None: 17}})

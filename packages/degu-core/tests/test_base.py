@@ -277,7 +277,7 @@ def test_Session() -> None:
 
 
 def test_ChunkedBody_read_total_edge() -> None:
-    # SPEC §2.6: read() joins at most MAX_IO_SIZE bytes; one more is an error.
+    # docs/reference/base.rst: read() joins at most MAX_IO_SIZE bytes; one more is an error.
     half = MAX_IO_SIZE // 2
 
     def chunked(*sizes: int) -> io.BytesIO:
@@ -296,7 +296,7 @@ def test_ChunkedBody_read_total_edge() -> None:
 
 
 def test_content_length_edge_for_Body_and_BodyIter() -> None:
-    # SPEC §2.5/§2.7: 0 <= content_length <= MAX_LENGTH, exact int.
+    # docs/reference/base.rst: 0 <= content_length <= MAX_LENGTH, exact int.
     assert Body(io.BytesIO(), MAX_LENGTH).content_length == MAX_LENGTH
     assert BodyIter([], MAX_LENGTH).content_length == MAX_LENGTH
     for cls, first in ((Body, io.BytesIO()), (BodyIter, [])):

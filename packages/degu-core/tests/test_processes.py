@@ -1,6 +1,6 @@
 """degu._processes: TempServer, TempSSLServer and the process machinery.
 
-SPEC §9 and §14 items 2-4.  Server tests run under fork, spawn and forkserver
+docs/reference/misc.rst and docs/reference/degu.rst.  Server tests run under fork, spawn and forkserver
 (the ``start_method`` fixture pins the machinery's private override); the
 parent's own fates run in child interpreters that call set_start_method.
 These tests need only degu-core (degu-embed's tests cover its wrappers).

@@ -1,4 +1,4 @@
-"""Tests for degu.rgi: the Validator middleware (SPEC §8, §14 item 7)."""
+"""Tests for degu.rgi: the Validator middleware."""
 
 from __future__ import annotations
 
@@ -474,7 +474,7 @@ def test_Validator_reports_missing_api_attribute() -> None:
     assert str(e.value) == "bodies: 'object' object has no attribute 'Body'"
 
 
-# --- with Degu's own objects (SPEC §14 item 7) ----------------------------
+# --- with Degu's own objects ----------------------------
 
 
 def test_Validator_accepts_what_Degu_produces() -> None:

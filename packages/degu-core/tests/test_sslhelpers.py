@@ -1,4 +1,4 @@
-"""Tests for degu.sslhelpers: the openssl-CLI throw-away PKI (SPEC §7)."""
+"""Tests for degu.sslhelpers: the openssl-CLI throw-away PKI."""
 
 import base64
 import os

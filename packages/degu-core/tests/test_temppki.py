@@ -1,4 +1,4 @@
-"""Tests for degu._temppki.TempPKI (SPEC §9), re-exported by degu.misc."""
+"""Tests for degu._temppki.TempPKI, re-exported by degu.misc."""
 
 import gc
 import os

@@ -1,4 +1,4 @@
-"""degu.EmbeddedServer, degu.start_server and friends (SPEC §12, §14 items 1-4).
+"""degu.EmbeddedServer, degu.start_server and friends.
 
 Every behaviour runs under fork, spawn and forkserver (the ``start_method``
 fixture).  Fates of the parent itself (SIGKILL, interpreter exit) run in a

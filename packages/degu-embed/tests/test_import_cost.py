@@ -1,4 +1,4 @@
-"""Importing ``degu`` costs almost nothing (SPEC §12).
+"""Importing ``degu`` costs almost nothing.
 
 Each check runs in a fresh interpreter of the same venv and compares its
 ``sys.modules`` with a baseline (``python -c pass``), so whatever ``site`` and
@@ -20,7 +20,7 @@ import degu
 
 HERE = Path(__file__).resolve().parent
 
-# What an application must not pay for by importing degu (SPEC §12).
+# What an application must not pay for by importing degu.
 FORBIDDEN = {
     "socket",
     "_socket",

@@ -120,7 +120,7 @@ class Connection:
     def request(
         self, method: str, uri: str, headers: dict[str, Any], body: Any, /
     ) -> Response:
-        """Send one request and return its ``Response`` (SPEC §5.4)."""
+        """Send one request and return its ``Response``."""
         if type(method) is not str or method not in METHODS:
             raise ValueError(f"bad method: {method!r}")
         reader = self._reader

@@ -1,7 +1,8 @@
 """Run a Degu server in a child process: start it, hear from it, stop it.
 
 The one implementation behind ``degu.EmbeddedServer``, ``degu.start_server()``
-(degu-embed) and ``degu.misc.TempServer`` (SPEC §9, §12, §14 items 2-4).
+(degu-embed) and ``degu.misc.TempServer`` (docs/reference/degu.rst,
+docs/reference/misc.rst).
 
 What it guarantees, under every multiprocessing start method:
 
@@ -58,7 +59,7 @@ START_TIMEOUT = 60.0
 TERMINATE_TIMEOUT = 5.0
 
 # Tests force a start method here; None means the current default context,
-# which is what the public API uses (SPEC §14 item 2).
+# which is what the public API uses (docs/reference/degu.rst).
 _START_METHOD: str | None = None
 
 _TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
@@ -110,7 +111,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def check_sslconfig(sslconfig: object) -> None:
-    """Raise the SPEC TYPE_ERROR unless ``sslconfig`` is exactly a dict."""
+    """Raise the usual ``TypeError`` unless ``sslconfig`` is exactly a dict."""
     if type(sslconfig) is not dict:
         raise TypeError(
             _TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)

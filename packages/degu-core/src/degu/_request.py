@@ -1,4 +1,6 @@
-"""``Request`` and ``Session``: the objects an RGI app receives (SPEC §4.3-4.4).
+"""``Request`` and ``Session``: the objects an RGI app receives.
+
+Both are documented in docs/reference/base.rst.
 
 Plain values with read-only attributes; no I/O here.
 """
@@ -84,7 +86,7 @@ class Request:
 
     @property
     def headers(self) -> dict[str, Any]:
-        """Lowercase names to values (parsed per SPEC §1.5)."""
+        """Lowercase names to values (parsed per docs/explanation/limits.rst)."""
         return self._headers
 
     @property

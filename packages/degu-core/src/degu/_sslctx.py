@@ -1,13 +1,13 @@
 """Build and check the ``ssl.SSLContext`` behind SSLServer and SSLClient.
 
-An *sslconfig* is a plain dict (SPEC §6) so that it can cross a process
+An *sslconfig* is a plain dict (docs/reference/tls.rst) so that it can cross a process
 boundary; this module turns one into a context and decides whether a context
 handed in by an application is strong enough to serve or speak HTTPS with.
 
-Protocol policy (SPEC §14 item 8): TLS 1.3 is preferred and TLS 1.2 is the
+Protocol policy (docs/reference/tls.rst): TLS 1.3 is preferred and TLS 1.2 is the
 floor; TLS 1.2 is limited to forward-secret ECDHE key exchange with AEAD
 ciphers; TLS compression is off. The sslconfig keys, their validation and the
-client-certificate rules are those of Degu 0.19 (SPEC §6.1, §6.2).
+client-certificate rules are those of Degu 0.19.
 
 No sockets here: wrapping and handshaking belong to degu.server/degu.client.
 Nothing here may emit a DeprecationWarning, so the deprecated ``OP_NO_TLSv1*``
@@ -30,10 +30,10 @@ __all__ = [
     "get_server_sslctx",
 ]
 
-# SPEC §4.2: the CERT_NONE warning goes to the server's logger.
+# The CERT_NONE warning goes to the server's logger (docs/reference/tls.rst).
 log = logging.getLogger("degu.server")
 
-#: Lowest protocol version a Degu context allows (SPEC §14 item 8).
+#: Lowest protocol version a Degu context allows.
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 
 #: OpenSSL cipher string for TLS 1.2: ECDHE key exchange (forward secrecy) with
@@ -41,7 +41,7 @@ MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 #: configured separately by OpenSSL and are all AEAD already.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
-#: Server options: 0.19's set (SPEC §6.1) plus no client-initiated TLS 1.2
+#: Server options: 0.19's set plus no client-initiated TLS 1.2
 #: renegotiation, a cheap way for a client to make the server burn CPU.
 SERVER_OPTIONS = (
     ssl.OP_NO_COMPRESSION
@@ -50,7 +50,7 @@ SERVER_OPTIONS = (
     | ssl.OP_NO_RENEGOTIATION
 )
 
-#: sslconfig keys holding paths: each must be absolute and normalized (SPEC §6).
+#: sslconfig keys holding paths: each must be absolute and normalized.
 PATH_KEYS = ("cert_file", "key_file", "ca_file", "ca_path")
 
 _TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
@@ -71,7 +71,7 @@ def _check_sslconfig_type(sslconfig: object) -> dict[str, Any]:
 
 
 def _check_paths(sslconfig: dict[str, Any]) -> None:
-    """Every path key present must be an absolute, normalized ``str`` (SPEC §6)."""
+    """Every path key present must be an absolute, normalized ``str``."""
     for key in PATH_KEYS:
         if key not in sslconfig:
             continue
@@ -80,7 +80,7 @@ def _check_paths(sslconfig: dict[str, Any]) -> None:
             name = f"sslconfig[{key!r}]"
             raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
         if os.path.abspath(value) != value:
-            # The misspelling is 0.19's and the SPEC keeps it, so callers
+            # The misspelling is 0.19's and we keep it, so callers
             # matching on the message keep working.
             raise ValueError(
                 f"sslconfig[{key!r}] is not an absulute, normalized path: {value!r}"
@@ -133,7 +133,7 @@ def _apply_protocol_policy(sslctx: ssl.SSLContext) -> None:
 
 
 def build_server_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
-    """Build the server ``ssl.SSLContext`` described by *sslconfig* (SPEC §6.1).
+    """Build the server ``ssl.SSLContext`` described by *sslconfig*.
 
     Client certificates signed by ``ca_file``/``ca_path`` are required unless
     ``allow_unauthenticated_clients`` is ``True`` (and no CA is given).
@@ -142,7 +142,7 @@ def build_server_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
         TypeError: *sslconfig* is not a dict, or a path value is not a str.
         KeyError: ``cert_file`` or ``key_file`` is missing.
         ValueError: a path is not absolute and normalized, or the client
-            authentication keys are inconsistent (messages per SPEC §6.1).
+            authentication keys are inconsistent (messages in docs/reference/tls.rst).
         FileNotFoundError: a path key names a file that does not exist.
     """
     _check_sslconfig_type(sslconfig)
@@ -184,7 +184,7 @@ def build_server_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
 
 
 def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
-    """Build the client ``ssl.SSLContext`` described by *sslconfig* (SPEC §6.2).
+    """Build the client ``ssl.SSLContext`` described by *sslconfig*.
 
     The server certificate is always verified: against ``ca_file``/``ca_path``
     when given, else against the system CAs (then with hostname checking).
@@ -195,7 +195,7 @@ def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
             bool, or a path value is not a str.
         ValueError: ``key_file`` without ``cert_file``, a path that is not
             absolute and normalized, or ``check_hostname`` False with the
-            system CAs (messages per SPEC §6.2).
+            system CAs (messages in docs/reference/tls.rst).
         FileNotFoundError: a path key names a file that does not exist.
     """
     _check_sslconfig_type(sslconfig)
@@ -220,7 +220,7 @@ def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
     _apply_protocol_policy(sslctx)
     sslctx.check_hostname = check_hostname
     # Always, whatever check_hostname says: P2P peers skip the hostname but
-    # never the certificate chain (SPEC §6.2).
+    # never the certificate chain.
     sslctx.verify_mode = ssl.CERT_REQUIRED
     if has_ca:
         _load_verify_locations(sslctx, sslconfig)
@@ -261,7 +261,7 @@ def _check_no_compression(sslctx: ssl.SSLContext) -> None:
 
 
 def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext:
-    """Return the context an SSLServer will use, refusing weak ones (SPEC §4.2).
+    """Return the context an SSLServer will use, refusing weak ones.
 
     A dict is first built with :func:`build_server_sslctx`. A context that
     does not authenticate clients (``CERT_NONE``) is accepted with a warning
@@ -289,7 +289,7 @@ def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
 
 
 def get_client_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext:
-    """Return the context an SSLClient will use, refusing weak ones (SPEC §5.2).
+    """Return the context an SSLClient will use, refusing weak ones.
 
     A dict is first built with :func:`build_client_sslctx`.
     """

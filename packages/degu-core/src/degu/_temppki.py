@@ -1,4 +1,4 @@
-"""TempPKI: a complete throw-away PKI in a temporary directory (SPEC §9).
+"""TempPKI: a complete throw-away PKI in a temporary directory.
 
 degu.misc re-exports :class:`TempPKI`; it lives here so that degu.misc does
 not have to import the thread pool used to make it fast.

@@ -1,7 +1,8 @@
 """Reusable RGI components: method filters, a router, a proxy, a file server.
 
-SPEC §10 (0.19 marked these "not API stable").  Every component is a plain
-RGI app or middleware; the static file server lives in ``degu._files``.
+docs/reference/applib.rst (0.19 marked these "not API stable").  Every
+component is a plain RGI app or middleware; the static file server lives in
+``degu._files``.
 
 Beyond 0.19: when one of these components answers with an error status
 (405 from ``MethodFilter``, 410 from ``Router``) it first reads and drops a
@@ -76,7 +77,7 @@ class MethodFilter:
         self.allowed_methods = allowed_methods
         on_connect = getattr(app, "on_connect", None)
         if on_connect is not None:
-            # Middleware forwards on_connect (SPEC §3.4).
+            # Middleware forwards on_connect (docs/reference/server.rst).
             self.on_connect = on_connect
 
     def __repr__(self) -> str:
@@ -105,7 +106,7 @@ def _check_appmap(label: str, appmap: object, depth: int) -> None:
         if type(value) is dict:
             _check_appmap(f"{label}[{key!r}]", value, depth + 1)
         elif not callable(value):
-            # SPEC §10 names only the key whose value is bad, at any depth.
+            # The message names only the key whose value is bad, at any depth.
             raise TypeError(f"appmap[{key!r}]: value not callable: {value!r}")
 
 

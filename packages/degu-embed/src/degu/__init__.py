@@ -6,7 +6,7 @@ cheap: it imports nothing at module level but :mod:`os` and :mod:`sys`, which
 every interpreter has loaded before it runs any code (no socket, ssl,
 threading, multiprocessing or logging, and no ``degu.*`` submodule).  The
 process machinery (``degu._processes``, in degu-core) is imported when a
-server is started, and the server modules only inside the child (SPEC §12).
+server is started, and the server modules only inside the child.
 """
 
 # Keep the namespace open: degu-core and degu-controller install their modules
@@ -105,8 +105,8 @@ def start_sslserver(
 
 
 class _Embedded:
-    # Shared by EmbeddedServer and EmbeddedSSLServer, which SPEC §12.5 keeps
-    # apart (neither is a subclass of the other).
+    # Shared by EmbeddedServer and EmbeddedSSLServer, which
+    # docs/reference/degu.rst keeps apart (neither is a subclass of the other).
     address: "Any"
     build_func: "Callable[..., Any]"
     build_args: "tuple[Any, ...]"
