@@ -126,7 +126,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     new.close()
 
 
-# ---- the seed's surface ---------------------------------------------------
+# ---- the classic controller's surface ------------------------------------
 
 
 def test_Controller_is_abstract() -> None:

@@ -619,8 +619,9 @@ def test_Server_and_Client_options_reject_bool_and_keep_their_edges() -> None:
     assert Client(("127.0.0.1", 1), timeout=0.001).timeout == 0.001
 
 
-def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
-    # docs/reference/server.rst (Error responses): the exceptions behind the 500s (logged by the server).
+def test_invalid_responses_raise_the_documented_errors(fake_socket: Any) -> None:
+    # docs/reference/server.rst (Error responses): the exceptions behind the
+    # 500s (logged by the server).
     from degu._reader import Reader
     from degu._serving import _check_response
 
@@ -651,7 +652,9 @@ def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
     )
 
 
-def test_Server_logs_each_connection_in_the_SPEC_format(live_server: Any, caplog):
+def test_server_logs_each_connection_in_the_documented_format(
+    live_server: Any, caplog: Any
+) -> None:
     # docs/reference/server.rst (Logging): per connection, never per request.
     import logging
 

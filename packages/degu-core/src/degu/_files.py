@@ -2,14 +2,14 @@
 
 Serves GET and HEAD with what browsers and download tools expect (RFC 9110):
 ``etag``/``last-modified`` validators and 304 answers to ``if-none-match`` /
-``if-modified-since`` (§13.1), every single byte-range form with clamping
-(206, or 416 with ``content-range: bytes */LENGTH``, §14), ``if-range``
-(§13.1.5), ``accept-ranges: bytes``, a ``content-type`` from :mod:`mimetypes`
+``if-modified-since`` (RFC 9110 §13.1), every single byte-range form with
+clamping (206, or 416 with ``content-range: bytes */LENGTH``, RFC 9110 §14),
+``if-range`` (RFC 9110 §13.1.5), ``accept-ranges: bytes``, a ``content-type`` from :mod:`mimetypes`
 (``charset=utf-8`` for text), ``index.html`` for a directory URI ending in
 ``/``, and optionally an HTML listing of a directory without one.  A list of
-ranges is answered with ``multipart/byteranges`` (§14.6) when it is short,
-ascending and without overlap, and with the whole file (200) otherwise, which
-§14.2 and §14.3 allow.
+ranges is answered with ``multipart/byteranges`` (RFC 9110 §14.6) when it is
+short, ascending and without overlap, and with the whole file (200)
+otherwise, which RFC 9110 §14.2 and §14.3 allow.
 Names starting with ``.`` are neither served nor listed unless ``dotfiles``
 is set.  File data is streamed by a ``Body`` over the open file.
 
@@ -304,7 +304,7 @@ def _http_date(value: object) -> int | None:
 
 
 def _matches_any(value: str, etag: str) -> bool:
-    """Weak comparison of *etag* with an ``if-none-match`` list (§13.1.2)."""
+    """Weak comparison of *etag* with an ``if-none-match`` list (RFC 9110 §13.1.2)."""
     if value.strip() == "*":
         return True
     tags = (t.strip() for t in value.split(","))
@@ -485,7 +485,7 @@ class FilesApp:
             "if-range" in req_headers
             and not _if_range_holds(req_headers["if-range"], etag, last_modified)
         ):
-            rng = None  # the client's copy is stale: send it all (§13.1.5)
+            rng = None  # the client's copy is stale: send it all (RFC 9110 §13.1.5)
         parts: list[ContentRange] | None
         if isinstance(rng, _RANGE_TYPES):
             try:
