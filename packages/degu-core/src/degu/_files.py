@@ -4,9 +4,10 @@ Serves GET and HEAD with what browsers and download tools expect (RFC 9110):
 ``etag``/``last-modified`` validators and 304 answers to ``if-none-match`` /
 ``if-modified-since`` (RFC 9110 §13.1), every single byte-range form with
 clamping (206, or 416 with ``content-range: bytes */LENGTH``, RFC 9110 §14),
-``if-range`` (RFC 9110 §13.1.5), ``accept-ranges: bytes``, a ``content-type`` from :mod:`mimetypes`
-(``charset=utf-8`` for text), ``index.html`` for a directory URI ending in
-``/``, and optionally an HTML listing of a directory without one.  A list of
+``if-range`` (RFC 9110 §13.1.5), ``accept-ranges: bytes``, a ``content-type``
+from :mod:`mimetypes` (``charset=utf-8`` for text), ``index.html`` for a
+directory URI ending in ``/``, and optionally an HTML listing of a directory
+without one.  A list of
 ranges is answered with ``multipart/byteranges`` (RFC 9110 §14.6) when it is
 short, ascending and without overlap, and with the whole file (200)
 otherwise, which RFC 9110 §14.2 and §14.3 allow.
