@@ -38,6 +38,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from itertools import pairwise
 from typing import Any
 
+from degu._common import type_error
 from degu._discard import refuse_body
 from degu._listing import Entry, render_listing
 from degu._parsing import parse_range_list
@@ -341,14 +342,10 @@ class FilesApp:
         self, dir_name: str, *, listing: bool = False, dotfiles: bool = False
     ) -> None:
         if type(dir_name) is not str:
-            raise TypeError(
-                f"dir_name: need a {str!r}; got a {type(dir_name)!r}: {dir_name!r}"
-            )
+            type_error("dir_name", str, dir_name)
         for label, flag in (("listing", listing), ("dotfiles", dotfiles)):
             if type(flag) is not bool:
-                raise TypeError(
-                    f"{label}: need a {bool!r}; got a {type(flag)!r}: {flag!r}"
-                )
+                type_error(label, bool, flag)
         if dir_name != os.path.abspath(dir_name):
             raise ValueError(f"dir_name: not absolute, normalized path: {dir_name!r}")
         self.dir_name = dir_name

@@ -39,7 +39,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import DefaultContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, NamedTuple, Self, cast
+from typing import Any, NamedTuple, cast
+
+from degu._common import type_error
+from degu._lifetime import START_TIMEOUT, ServerProcessOwner
 
 __all__ = [
     "START_TIMEOUT",
@@ -52,17 +55,12 @@ __all__ = [
     "stop_process",
 ]
 
-#: Seconds the parent waits for a live but silent child to report its address.
-START_TIMEOUT = 60.0
-
 #: Seconds a child gets between SIGTERM and SIGKILL (also after parent death).
 TERMINATE_TIMEOUT = 5.0
 
 # Tests force a start method here; None means the current default context,
 # which is what the public API uses (docs/reference/degu.rst).
 _START_METHOD: str | None = None
-
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 
 
 class RemoteTraceback(Exception):
@@ -113,9 +111,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def check_sslconfig(sslconfig: object) -> None:
     """Raise the usual ``TypeError`` unless ``sslconfig`` is exactly a dict."""
     if type(sslconfig) is not dict:
-        raise TypeError(
-            _TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
-        )
+        type_error("sslconfig", dict, sslconfig)
 
 
 def start_server_process(
@@ -407,32 +403,7 @@ def _given_app(app: object) -> object:
     return app
 
 
-class _TempBase:
-    address: Any
-    app: object
-    options: dict[str, Any]
-    process: BaseProcess
-
-    def terminate(self) -> None:
-        """Stop the server process (bounded, idempotent)."""
-        process = self.__dict__.get("process")
-        if process is not None:
-            stop_process(process)
-
-    def __del__(self) -> None:
-        try:
-            self.terminate()
-        except Exception:  # never raise from a finalizer
-            pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.terminate()
-
-
-class TempServer(_TempBase):
+class TempServer(ServerProcessOwner):
     """Run ``degu.server.Server(address, app, **options)`` in a child process."""
 
     def __init__(self, address: Any, app: object, **options: Any) -> None:
@@ -446,7 +417,7 @@ class TempServer(_TempBase):
         return f"{type(self).__name__}({self.address!r}, {self.app!r})"
 
 
-class TempSSLServer(_TempBase):
+class TempSSLServer(ServerProcessOwner):
     """Run ``degu.server.SSLServer(sslconfig, address, app, **options)`` likewise."""
 
     def __init__(

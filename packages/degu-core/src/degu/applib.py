@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from degu._common import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
@@ -24,7 +25,6 @@ from degu.base import Connection, Request, Session
 # without being listed here.
 __all__ = ("AllowedMethods", "MethodFilter", "Router", "ProxyApp")  # noqa: RUF022
 
-TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 #: The request methods Degu knows, in documentation order.
 METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH")
 #: How many levels of nested dicts a Router appmap may have, the top one included.

@@ -17,6 +17,9 @@ from typing import Any
 
 __all__ = ("Validator",)
 
+# The format of docs/explanation/wire.rst.  degu._common defines it for the
+# rest of degu-core; this copy stays because this module imports no other Degu
+# module, so that it can validate any RGI server (docs/reference/rgi.rst).
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 REQUEST_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH")
 #: Methods whose requests may carry a body (RFC 9110 §9.3; RFC 5789 §2).
