@@ -331,7 +331,9 @@ def test_Controller_start_rejects_a_closed_given_loop() -> None:
         c.start()
 
 
-def test_Controller_uvloop(wait_thread_baseline: Check) -> None:
+def test_Controller_runs_and_restarts_on_a_uvloop_loop(
+    wait_thread_baseline: Check,
+) -> None:
     uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed")
     given = uvloop.new_event_loop()
     try:

@@ -28,7 +28,7 @@ def test_module_all() -> None:
     assert applib.FilesApp.__module__.startswith("degu.")
 
 
-def test_AllowedMethods() -> None:
+def test_AllowedMethods_allows_only_its_known_methods() -> None:
     am = applib.AllowedMethods("GET", "HEAD")
     assert am.methods == ("GET", "HEAD")
     assert repr(am) == "AllowedMethods('GET', 'HEAD')"
@@ -152,7 +152,7 @@ def test_Router_depth_limit_edges() -> None:
     assert str(e.value) == "Router: max appmap depth 10 exceeded"
 
 
-def test_Router_routes() -> None:
+def test_Router_routes_by_segment_and_answers_410_for_unknown_paths() -> None:
     def leaf(name: str) -> Any:
         def app(session: Any, request: Any, api: Any) -> Any:
             return (200, "OK", {}, f"{name} {request.mount} {request.path}".encode())

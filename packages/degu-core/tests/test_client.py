@@ -99,7 +99,7 @@ def test_Client_default_host_and_base_headers() -> None:
     assert repr(Client(b"\x00abc")) == "Client(b'\\x00abc')"
 
 
-def test_Client_validation() -> None:
+def test_Client_refuses_bad_addresses_and_options() -> None:
     with pytest.raises(
         ValueError, match=r"^address: must have 2 or 4 items; got \('a',\)$"
     ):

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from degu._common import BODY_CONSUMED
+
 __all__ = ("MAX_DISCARD", "discard_body", "refuse_body")
 
 #: Most request-body bytes an applib app reads and drops to answer cleanly.
 MAX_DISCARD = 1048576
 
 _READ_SIZE = 65536
-_BODY_CONSUMED = 2
 
 
 def refuse_body(body: Any, response: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -46,7 +47,7 @@ def discard_body(body: Any) -> bool:
     Returns ``True`` when the body is now consumed (or was ``None``), ``False``
     when it is larger than the limit and was left (partly) unread.
     """
-    if body is None or body.state == _BODY_CONSUMED:
+    if body is None or body.state == BODY_CONSUMED:
         return True
     if body.chunked:
         total = 0
