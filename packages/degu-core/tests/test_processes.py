@@ -140,6 +140,17 @@ def test_TempServer_serves_then_terminates(start_method: str) -> None:
     assert server.process.exitcode == -signal.SIGTERM
 
 
+def test_TempServer_process_is_a_multiprocessing_Process(start_method: str) -> None:
+    # Degu 0.19 documents a multiprocessing.Process; the context's own class
+    # (ForkProcess...) is not one, so the start alone is delegated to it.
+    with TempServer(LOOPBACK, apps.Hello(b"mp")) as server:
+        assert isinstance(server.process, multiprocessing.Process)
+        assert type(server.process).__name__ == "ServerProcess"
+        assert server.process.start_method == start_method  # type: ignore[attr-defined]
+        assert http_get(server.address) == b"mp"
+    assert server.process.exitcode == -signal.SIGTERM
+
+
 def test_TempServer_is_a_context_manager_and_stops_on_gc(start_method: str) -> None:
     with TempServer(LOOPBACK, apps.Hello(b"cm")) as server:
         assert http_get(server.address) == b"cm"

@@ -64,12 +64,14 @@ def write_all(write: Callable[[Any], int], buf: Any) -> int:
     """Call ``write`` until all of *buf* is written; return ``len(buf)``."""
     size = len(buf)
     n = write(buf)
-    if n == size:
+    if n == size and type(n) is int:
         return size
     mv = memoryview(buf)
     done = 0
     while True:
-        if type(n) is not int or not 0 < n <= size - done:
+        if type(n) is not int:  # TypeError, as Degu 0.19 raises
+            type_error("wfile.write() result", int, n)
+        if not 0 < n <= size - done:
             raise ValueError(f"need 0 < wrote <= {size - done}; got {n!r}")
         done += n
         if done == size:

@@ -48,6 +48,7 @@ __all__ = [
     "START_TIMEOUT",
     "TERMINATE_TIMEOUT",
     "RemoteTraceback",
+    "ServerProcess",
     "ServerRecipe",
     "TempSSLServer",
     "TempServer",
@@ -145,12 +146,13 @@ def start_server_process(
         # before the at-fork hook knows to close it.
         report_r, report_w = ctx.Pipe(duplex=False)
         life_r, life_w = ctx.Pipe(duplex=False)
-        process = ctx.Process(
+        process = ServerProcess(
             target=_serve,
             args=(recipe, report_w, life_r),
             name="degu-server",
             daemon=True,
         )
+        process.start_method = method
         _forget_dead_children()
         # Registered before start(): a fork must see (and close) this write end.
         _STARTED[process] = _Owned(os.getpid(), life_w)
@@ -245,6 +247,25 @@ def _context() -> DefaultContext:
     # typeshed gives get_context(str) the BaseContext type, which lacks
     # .Process; every concrete context has it.
     return cast(DefaultContext, multiprocessing.get_context(_START_METHOD))
+
+
+class ServerProcess(multiprocessing.Process):
+    """A ``multiprocessing.Process``, started by the method it names.
+
+    Degu 0.19 documents the ``process`` of an embedded server as a
+    ``multiprocessing.Process``; a context's own class (``ForkProcess``...)
+    is not one, so this subclass delegates only the start to the context
+    of ``start_method`` (docs/reference/degu.rst).
+    """
+
+    #: The multiprocessing start method; None means the current default.
+    start_method: str | None = None
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:
+        method: str | None = getattr(process_obj, "start_method", None)
+        context = cast(DefaultContext, multiprocessing.get_context(method))
+        return context.Process._Popen(process_obj)
 
 
 class _CheckPickler(ForkingPickler):

@@ -7,7 +7,7 @@ Plain values with read-only attributes; no I/O here.
 
 from __future__ import annotations
 
-from degu._common import METHODS, TYPE_ERROR2, check_int, check_tuple
+from degu._common import METHODS, TYPE_ERROR2, check_int, check_tuple, type_error
 from degu._targets import encode_segment
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
@@ -44,6 +44,8 @@ class Request:
         query: str | None,
     ) -> None:
         if type(method) is not str or method not in METHODS:
+            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
+                type_error("method", str, method)
             raise ValueError(f"bad method: {method!r}")
         self._method = method
         self._uri = uri

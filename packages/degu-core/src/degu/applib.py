@@ -131,12 +131,19 @@ class Router:
                 TYPE_ERROR.format("request", Request, type(request), request)
             )
         handler: Any = self.appmap
-        # Bounded: each pass descends one dict level, at most ROUTER_MAX_DEPTH.
+        # The map may have changed since __init__ checked it (even into a
+        # cycle), so the depth is counted again on every request, as in 0.19.
+        depth = 1
         while type(handler) is dict:
+            if depth > ROUTER_MAX_DEPTH:
+                raise ValueError(
+                    f"Router: max appmap depth {ROUTER_MAX_DEPTH} exceeded"
+                )
             key = request.shift_path()
             if key not in handler:
                 return refuse_body(request.body, (410, "Gone", {}, None))
             handler = handler[key]
+            depth += 1
         return handler(session, request, api)
 
 

@@ -217,7 +217,7 @@ class SSLClient(Client):
             )
 
     def __repr__(self) -> str:
-        return f"SSLClient(<sslctx>, {self.address!r})"
+        return f"{type(self).__name__}(<sslctx>, {self.address!r})"
 
     def create_socket(self) -> Any:
         """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
