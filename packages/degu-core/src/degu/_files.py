@@ -78,12 +78,28 @@ class _NotFound(Exception):
     """Resolution failed in a way the client may only learn as 404."""
 
 
-class _FileReader:
+class _FdOwner:
+    """Owns an open file descriptor: closes it once, at the latest when collected.
+
+    ``Body`` never closes its ``rfile``, so a reader closes its descriptor
+    itself once the last byte is delivered, or here after an aborted transfer.
+    """
+
+    _fd: int
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class _FileReader(_FdOwner):
     """``readinto`` over a range of an open file; closes it at the end.
 
-    ``Body`` never closes its ``rfile``, so the reader closes the descriptor
-    itself once the last byte is delivered (or when garbage-collected after
-    an aborted transfer).  ``os.preadv`` keeps the offset here, not in the fd.
+    ``os.preadv`` keeps the offset here, not in the fd.
     """
 
     def __init__(self, fd: int, offset: int, size: int) -> None:
@@ -104,24 +120,15 @@ class _FileReader:
             self.close()
         return n
 
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<_FileReader fd={self._fd} remaining={self._remaining}>"
 
 
-class _PartsReader:
+class _PartsReader(_FdOwner):
     """``readinto`` over a list of literal ``bytes`` and ``(offset, length)`` spans.
 
     The body of a ``multipart/byteranges`` answer: part headers are literal,
-    part data is read from the open file.  Closes the file at the end, or
-    when garbage-collected after an aborted transfer, like ``_FileReader``.
+    part data is read from the open file, which is closed at the end.
     """
 
     def __init__(self, fd: int, segments: list[bytes | tuple[int, int]]) -> None:
@@ -153,14 +160,6 @@ class _PartsReader:
             if self._index == len(self._segments):
                 self.close()
         return n
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<_PartsReader fd={self._fd} segment={self._index}>"
