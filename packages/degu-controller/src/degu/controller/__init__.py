@@ -52,6 +52,8 @@ _ABANDONED: Final = "abandoned"
 def _check_timeout(value: object, name: str) -> float:
     """Return *value* as a float number of seconds, finite and > 0."""
     if type(value) not in (int, float):
+        # The format of docs/explanation/wire.rst, spelled out here because
+        # degu-controller imports nothing from degu-core.
         raise TypeError(f"{name}: need a {float!r}; got a {type(value)!r}: {value!r}")
     seconds = float(value)  # type: ignore[arg-type]
     if not (math.isfinite(seconds) and seconds > 0):
