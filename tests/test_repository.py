@@ -60,6 +60,7 @@ OUTSIDE_WORDS = re.compile(
     r"|\b[Ii]ssues? #?\d+"  # "issue 11", "issue #3"
     r"|\bthe seed\b|\bseed's\b"
     r"|\bthe lead\b"
+    r"|(?i:\bthe spec(?:ification)?\b)"  # which one? cite the RFC or page
 )
 SECTION = re.compile("§")
 # A section sign must belong to an RFC cited just before it ("RFC 9112 §6.3",
@@ -102,9 +103,16 @@ def test_the_outside_words_pattern_catches_what_it_is_for() -> None:
         "TEAM contract 1",
         "issue 11's targets",
         "the seed's rule",
+        "the message the specification prescribes",
     ]:
         assert OUTSIDE_WORDS.search(text), text
-    for text in ["_SPECIAL = frozenset()", "SPECIFIC", "a tissue 5", "seeded"]:
+    for text in [
+        "_SPECIAL = frozenset()",
+        "SPECIFIC",
+        "a tissue 5",
+        "seeded",
+        "the special",
+    ]:
         assert not OUTSIDE_WORDS.search(text), text
 
 
