@@ -47,7 +47,8 @@ TEST_TOOLS = [
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
 TEST_EXTRAS: dict[str, list[str]] = {
     # requests: TempPKI certificates verify in a client that checks host names.
-    "degu-core": ["requests"],
+    # mypy: test_typing checks programs using degu-core with mypy --strict.
+    "degu-core": ["requests", "mypy"],
     "degu-controller": ["uvloop"],
 }
 # Pinned in one file that the docs host (.readthedocs.yaml) installs too.

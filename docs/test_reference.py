@@ -28,6 +28,7 @@ MODULES = (
     "degu.misc",
     "degu.applib",
     "degu.util",
+    "degu.typehints",
     "degu.controller",
     "degu.pytest_plugin",
     "degu.controller.pytest_plugin",

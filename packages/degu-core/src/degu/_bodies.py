@@ -500,12 +500,16 @@ def set_output_framing(headers: dict[str, Any], body: object) -> None:
         raise ValueError(f"cannot send {other!r} with a {key!r} body")
 
 
-API = namedtuple(
-    "API",
-    "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange "
-    "OpenRange SuffixRange",
-)
-API.__doc__ = "The body and range classes handed to every RGI call."
+if TYPE_CHECKING:
+    # Typed fields for a type checker, declared at the public home.
+    from degu.base import API
+else:
+    API = namedtuple(
+        "API",
+        "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange "
+        "OpenRange SuffixRange",
+    )
+    API.__doc__ = "The body and range classes handed to every RGI call."
 api = API(
     Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange, OpenRange,
     SuffixRange,

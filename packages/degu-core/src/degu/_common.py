@@ -112,9 +112,14 @@ class EmptyPreambleError(ConnectionError):
     """The peer closed the connection before sending any preamble byte."""
 
 
-#: One HTTP response: what Connection.request() returns.
-Response = namedtuple("Response", "status reason headers body")
-Response.__doc__ = "An HTTP response: ``(status, reason, headers, body)``."
+if TYPE_CHECKING:
+    # Typed fields for a type checker, declared at the public home.
+    from degu.base import Response
+else:
+    #: One HTTP response: what Connection.request() returns
+    #: (docs/reference/base.rst).
+    Response = namedtuple("Response", "status reason headers body")
+    Response.__doc__ = "An HTTP response: ``(status, reason, headers, body)``."
 
 
 def type_error(name: str, need: Any, obj: object) -> NoReturn:

@@ -12,7 +12,7 @@ The process machinery, ``degu._processes``, is imported on first use.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
-    from typing import Any, Self
+    from typing import Self
 
 __all__ = ["START_TIMEOUT", "ServerProcessOwner"]
 
@@ -27,8 +27,6 @@ class ServerProcessOwner:
     manager, and when it is garbage-collected.
     """
 
-    address: "Any"
-    options: "dict[str, Any]"
     process: "BaseProcess"
 
     def terminate(self) -> None:

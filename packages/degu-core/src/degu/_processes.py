@@ -39,10 +39,13 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import DefaultContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast
 
 from degu._common import type_error
 from degu._lifetime import START_TIMEOUT, ServerProcessOwner
+
+if TYPE_CHECKING:
+    from degu.typehints import Address, RGIApp, ServerOptions
 
 __all__ = [
     "START_TIMEOUT",
@@ -82,7 +85,7 @@ class ServerRecipe(NamedTuple):
     address: Any
     build_func: Callable[..., Any]
     build_args: tuple[Any, ...]
-    options: dict[str, Any]
+    options: Mapping[str, Any]
 
 
 class _Owned(NamedTuple):
@@ -424,10 +427,20 @@ def _given_app(app: object) -> object:
     return app
 
 
-class TempServer(ServerProcessOwner):
+class _TempBase(ServerProcessOwner):
+    # Attributes only: stopping lives in degu._lifetime, shared with
+    # degu-embed's EmbeddedServer.
+    address: Any
+    app: RGIApp
+    options: ServerOptions
+
+
+class TempServer(_TempBase):
     """Run ``degu.server.Server(address, app, **options)`` in a child process."""
 
-    def __init__(self, address: Any, app: object, **options: Any) -> None:
+    def __init__(
+        self, address: Address, app: RGIApp, **options: Unpack[ServerOptions]
+    ) -> None:
         self.app = app
         self.options = options
         recipe = ServerRecipe(None, address, _given_app, (app,), options)
@@ -438,11 +451,15 @@ class TempServer(ServerProcessOwner):
         return f"{type(self).__name__}({self.address!r}, {self.app!r})"
 
 
-class TempSSLServer(ServerProcessOwner):
+class TempSSLServer(_TempBase):
     """Run ``degu.server.SSLServer(sslconfig, address, app, **options)`` likewise."""
 
     def __init__(
-        self, sslconfig: dict[str, Any], address: Any, app: object, **options: Any
+        self,
+        sslconfig: dict[str, Any],
+        address: Address,
+        app: RGIApp,
+        **options: Unpack[ServerOptions],
     ) -> None:
         check_sslconfig(sslconfig)
         self.sslconfig = sslconfig

@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from degu.typehints import Address, Headers, InputBody
+
 __all__ = ["DEFAULT_MAX_REQUESTS", "MAX_REQUESTS_LIMIT", "Request", "Session"]
 
 #: Session(max_requests=None) means this many requests per connection.
@@ -37,8 +39,8 @@ class Request:
         self,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         mount: list[str],
         path: list[str],
         query: str | None,
@@ -60,8 +62,8 @@ class Request:
         cls,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         path: list[str],
         query: str | None,
     ) -> Request:
@@ -87,12 +89,12 @@ class Request:
         return self._uri
 
     @property
-    def headers(self) -> dict[str, Any]:
+    def headers(self) -> Headers:
         """Lowercase names to values (parsed per docs/explanation/limits.rst)."""
         return self._headers
 
     @property
-    def body(self) -> Any:
+    def body(self) -> InputBody:
         """``None``, a ``Body`` or a ``ChunkedBody``."""
         return self._body
 
@@ -153,7 +155,7 @@ class Session:
 
     def __init__(
         self,
-        address: Any,
+        address: Address,
         credentials: tuple[int, int, int] | None = None,
         max_requests: int | None = None,
     ) -> None:
@@ -172,7 +174,7 @@ class Session:
         self._message: str | None = None
 
     @property
-    def address(self) -> Any:
+    def address(self) -> Address:
         """The peer address as returned by ``accept()``."""
         return self._address
 

@@ -13,13 +13,17 @@ instead of a closed connection (see ``degu._discard``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from degu._common import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
 from degu.base import Connection, Request, Session
+
+if TYPE_CHECKING:
+    from degu.base import API
+    from degu.typehints import ResponseTuple, RGIApp
 
 # As in 0.19, FilesApp (and our MAX_DISCARD, ROUTER_MAX_DEPTH) are public
 # without being listed here.
@@ -53,7 +57,7 @@ class AllowedMethods:
         """Return ``True`` when ``method`` is one of the allowed methods."""
         return method in self.methods
 
-    def __call__(self, app: App) -> MethodFilter:
+    def __call__(self, app: RGIApp) -> MethodFilter:
         """Wrap ``app`` in a ``MethodFilter``; usable as a decorator."""
         return MethodFilter(app, self)
 
@@ -61,7 +65,7 @@ class AllowedMethods:
 class MethodFilter:
     """Middleware answering ``405 Method Not Allowed`` for other methods."""
 
-    def __init__(self, app: App, allowed_methods: AllowedMethods) -> None:
+    def __init__(self, app: RGIApp, allowed_methods: AllowedMethods) -> None:
         if not callable(app):
             raise TypeError(f"app not callable: {app!r}")
         if type(allowed_methods) is not AllowedMethods:
@@ -83,7 +87,7 @@ class MethodFilter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, {self.allowed_methods!r})"
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Forward an allowed request to the app, refuse the others."""
         if self.allowed_methods.isallowed(request.method):
             return self.app(session, request, api)
@@ -124,7 +128,7 @@ class Router:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.appmap!r})"
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Shift path components until they lead to an app, and call it."""
         if type(request) is not Request:
             raise TypeError(
@@ -144,7 +148,7 @@ class Router:
                 return refuse_body(request.body, (410, "Gone", {}, None))
             handler = handler[key]
             depth += 1
-        return handler(session, request, api)
+        return handler(session, request, api)  # type: ignore[no-any-return]
 
 
 def _upstream_failed(client: Any, error: OSError) -> tuple[Any, ...]:
@@ -201,7 +205,7 @@ class ProxyApp:
             )
         return conn
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Forward the request upstream and return the upstream response."""
         if type(session) is not Session:
             raise TypeError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 
 from degu._common import TYPE_ERROR
 from degu._connection import DEFAULT_MIN_RATE
@@ -20,10 +19,11 @@ _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
-    from typing import Any
-
-if TYPE_CHECKING:
     import ssl
+    from typing import Any, Unpack
+
+    from degu._sslctx import build_client_sslctx as build_client_sslctx
+    from degu.typehints import Address, ClientOnConnect, ClientOptions, SSLClientOptions
 
 __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 
@@ -75,7 +75,7 @@ class Client:
     _default_port = 80
     _extra_options: tuple[str, ...] = ()
 
-    def __init__(self, address: Any, **options: Any) -> None:
+    def __init__(self, address: Address, **options: Unpack[ClientOptions]) -> None:
         self._family = _check_address(address)
         unknown = sorted(set(options) - set(_OPTIONS) - set(self._extra_options))
         if unknown:
@@ -112,7 +112,7 @@ class Client:
         on_connect = options.get("on_connect")
         if on_connect is not None and not callable(on_connect):
             raise TypeError(f"on_connect: not callable: {on_connect!r}")
-        self.on_connect: Callable[[Connection], Any] | None = on_connect
+        self.on_connect: ClientOnConnect | None = on_connect
         self._headers: dict[str, str] = {}
         if self.authorization is not None:
             self._headers["authorization"] = self.authorization
@@ -148,9 +148,9 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
 
-    def create_socket(self) -> Any:
+    def create_socket(self) -> socket.socket:
         """Return a new socket connected to ``address``, timeout applied."""
-        address = self.address
+        address: Any = self.address  # its shape follows self._family
         if self._family == socket.AF_INET:
             sock = socket.create_connection(address[:2], self.timeout)
         else:
@@ -197,13 +197,17 @@ class SSLClient(Client):
     _extra_options = ("ssl_host",)
 
     def __init__(
-        self, sslctx: ssl.SSLContext | dict[str, Any], address: Any, **options: Any
+        self,
+        sslctx: ssl.SSLContext | dict[str, Any],
+        address: Address,
+        **options: Unpack[SSLClientOptions],
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
         from degu._sslctx import get_client_sslctx
 
         self.sslctx: ssl.SSLContext = get_client_sslctx(sslctx)
-        super().__init__(address, **options)
+        # ssl_host is one of _extra_options, which Client accepts at run time.
+        super().__init__(address, **options)  # type: ignore[misc]
         if "ssl_host" in options:
             self.ssl_host = _check_optional_str("ssl_host", options["ssl_host"])
         else:
@@ -219,7 +223,7 @@ class SSLClient(Client):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<sslctx>, {self.address!r})"
 
-    def create_socket(self) -> Any:
+    def create_socket(self) -> ssl.SSLSocket:
         """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
         sock = super().create_socket()
         try:

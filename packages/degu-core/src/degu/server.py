@@ -25,9 +25,12 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     import logging
     import ssl
-    from typing import Any
+    from collections.abc import Mapping
+    from typing import Any, Unpack
 
     from degu._loop import ServerLoop
+    from degu._sslctx import build_server_sslctx as build_server_sslctx
+    from degu.typehints import Address, RGIApp, ServerAddress, ServerOptions
 
 __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 order)
 
@@ -67,7 +70,7 @@ def _check_positive(name: str, value: object) -> float:
     return value
 
 
-def _check_options(cls_name: str, options: dict[str, Any]) -> dict[str, Any]:
+def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise TypeError(f"unsupported {cls_name}() **options: {', '.join(unknown)}")
@@ -137,7 +140,12 @@ def _app_name(app: Any) -> str:
 class Server:
     """An HTTP server bound to *address*, serving the RGI *app*."""
 
-    def __init__(self, address: Any, app: Callable[..., Any], **options: Any) -> None:
+    #: What the listening socket is bound to (its ``getsockname()``).
+    address: Address
+
+    def __init__(
+        self, address: ServerAddress, app: RGIApp, **options: Unpack[ServerOptions]
+    ) -> None:
         if not callable(app):
             raise TypeError(f"app: not callable: {app!r}")
         on_connect = getattr(app, "on_connect", None)
@@ -285,9 +293,9 @@ class SSLServer(Server):
     def __init__(
         self,
         sslctx: ssl.SSLContext | dict[str, Any],
-        address: Any,
-        app: Callable[..., Any],
-        **options: Any,
+        address: ServerAddress,
+        app: RGIApp,
+        **options: Unpack[ServerOptions],
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
         from degu._sslctx import get_server_sslctx

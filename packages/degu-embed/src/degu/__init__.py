@@ -33,7 +33,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.process import BaseProcess
-    from typing import Any
+    from typing import Any, Unpack
+
+    from degu.typehints import Address, RGIApp, ServerOptions
 del TYPE_CHECKING
 
 __version__ = "0.3.0"
@@ -68,11 +70,11 @@ __all__ = [
 
 
 def start_server(
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.Server`` in a new process.
 
     In the child, ``build_func(*build_args)`` builds the app and
@@ -90,11 +92,11 @@ def start_server(
 
 def start_sslserver(
     sslconfig: "dict[str, Any]",
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.SSLServer`` in a new process.
 
     ``sslconfig`` must be a ``dict`` (checked here, before the process starts);
@@ -107,7 +109,17 @@ def start_sslserver(
     return start_server_process(recipe, timeout=START_TIMEOUT)
 
 
-class EmbeddedServer(ServerProcessOwner):
+class _Embedded(ServerProcessOwner):
+    # Attributes shared by EmbeddedServer and EmbeddedSSLServer, which
+    # docs/reference/degu.rst keeps apart (neither is a subclass of the
+    # other); stopping lives in degu._lifetime, shared with TempServer.
+    address: "Address"
+    build_func: "Callable[..., RGIApp]"
+    build_args: "tuple[Any, ...]"
+    options: "ServerOptions"
+
+
+class EmbeddedServer(_Embedded):
     """A ``degu.server.Server`` running in its own process.
 
     ``address`` and the keyword ``options`` go unchanged to the ``Server``;
@@ -116,10 +128,10 @@ class EmbeddedServer(ServerProcessOwner):
 
     def __init__(
         self,
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         self.build_func = build_func
         self.build_args = build_args
@@ -132,7 +144,7 @@ class EmbeddedServer(ServerProcessOwner):
         return f"EmbeddedServer({self.address!r}, {self.build_func!r})"
 
 
-class EmbeddedSSLServer(ServerProcessOwner):
+class EmbeddedSSLServer(_Embedded):
     """A ``degu.server.SSLServer`` running in its own process.
 
     Like :class:`EmbeddedServer`, plus ``sslconfig`` (a ``dict``) from which
@@ -142,10 +154,10 @@ class EmbeddedSSLServer(ServerProcessOwner):
     def __init__(
         self,
         sslconfig: "dict[str, Any]",
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         from degu._processes import check_sslconfig
 
