@@ -34,7 +34,7 @@ MODULES = (
     "degu.controller.pytest_plugin",
 )
 
-# Public beyond __all__, as the SPEC names them.
+# Public beyond __all__, as the reference pages name them.
 EXTRA_PUBLIC = {
     "degu.server": ("build_server_sslctx",),
     "degu.client": ("build_client_sslctx",),

@@ -80,7 +80,14 @@ class Connection:
         self._sock = sock
         self._timeout: float = timeout if timeout else FOREVER
         self._min_rate = min_rate
-        self._stream = make_stream(sock, self._timeout)
+        try:  # looks up recv_into and send at once
+            self._stream = make_stream(sock, self._timeout)
+        except BaseException:
+            # An object we cannot use is closed here, as Degu 0.19 does.
+            close = getattr(sock, "close", None)
+            if callable(close):
+                close()
+            raise
         self._base_headers = base_headers
         self._reader = Reader(self._stream)
         self._response_body: Any = None
@@ -122,8 +129,10 @@ class Connection:
     def request(
         self, method: str, uri: str, headers: Headers, body: OutputBody, /
     ) -> Response:
-        """Send one request and return its ``Response`` (SPEC §5.4)."""
+        """Send one request and return its ``Response``."""
         if type(method) is not str or method not in METHODS:
+            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
+                type_error("method", str, method)
             raise ValueError(f"bad method: {method!r}")
         reader = self._reader
         if reader.closed:

@@ -1,11 +1,20 @@
-"""``Request`` and ``Session``: the objects an RGI app receives (SPEC §4.3-4.4).
+"""``Request`` and ``Session``: the objects an RGI app receives.
+
+Both are documented in docs/reference/base.rst.
 
 Plain values with read-only attributes; no I/O here.
 """
 
 from __future__ import annotations
 
-from degu._common import METHODS, TYPE_CHECKING, TYPE_ERROR2, check_int, check_tuple
+from degu._common import (
+    METHODS,
+    TYPE_CHECKING,
+    TYPE_ERROR2,
+    check_int,
+    check_tuple,
+    type_error,
+)
 from degu._targets import encode_segment
 
 if TYPE_CHECKING:
@@ -43,6 +52,8 @@ class Request:
         query: str | None,
     ) -> None:
         if type(method) is not str or method not in METHODS:
+            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
+                type_error("method", str, method)
             raise ValueError(f"bad method: {method!r}")
         self._method = method
         self._uri = uri
@@ -85,7 +96,7 @@ class Request:
 
     @property
     def headers(self) -> Headers:
-        """Lowercase names to values (parsed per SPEC §1.5)."""
+        """Lowercase names to values (parsed per docs/explanation/limits.rst)."""
         return self._headers
 
     @property

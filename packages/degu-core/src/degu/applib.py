@@ -1,7 +1,8 @@
 """Reusable RGI components: method filters, a router, a proxy, a file server.
 
-SPEC §10 (0.19 marked these "not API stable").  Every component is a plain
-RGI app or middleware; the static file server lives in ``degu._files``.
+docs/reference/applib.rst (0.19 marked these "not API stable").  Every
+component is a plain RGI app or middleware; the static file server lives in
+``degu._files``.
 
 Beyond 0.19: when one of these components answers with an error status
 (405 from ``MethodFilter``, 410 from ``Router``) it first reads and drops a
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from degu._common import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 # without being listed here.
 __all__ = ("AllowedMethods", "MethodFilter", "Router", "ProxyApp")  # noqa: RUF022
 
-TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 #: The request methods Degu knows, in documentation order.
 METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH")
 #: How many levels of nested dicts a Router appmap may have, the top one included.
@@ -80,7 +81,7 @@ class MethodFilter:
         self.allowed_methods = allowed_methods
         on_connect = getattr(app, "on_connect", None)
         if on_connect is not None:
-            # Middleware forwards on_connect (SPEC §3.4).
+            # Middleware forwards on_connect (docs/reference/server.rst).
             self.on_connect = on_connect
 
     def __repr__(self) -> str:
@@ -109,7 +110,7 @@ def _check_appmap(label: str, appmap: object, depth: int) -> None:
         if type(value) is dict:
             _check_appmap(f"{label}[{key!r}]", value, depth + 1)
         elif not callable(value):
-            # SPEC §10 names only the key whose value is bad, at any depth.
+            # The message names only the key whose value is bad, at any depth.
             raise TypeError(f"appmap[{key!r}]: value not callable: {value!r}")
 
 
@@ -134,12 +135,19 @@ class Router:
                 TYPE_ERROR.format("request", Request, type(request), request)
             )
         handler: Any = self.appmap
-        # Bounded: each pass descends one dict level, at most ROUTER_MAX_DEPTH.
+        # The map may have changed since __init__ checked it (even into a
+        # cycle), so the depth is counted again on every request, as in 0.19.
+        depth = 1
         while type(handler) is dict:
+            if depth > ROUTER_MAX_DEPTH:
+                raise ValueError(
+                    f"Router: max appmap depth {ROUTER_MAX_DEPTH} exceeded"
+                )
             key = request.shift_path()
             if key not in handler:
                 return refuse_body(request.body, (410, "Gone", {}, None))
             handler = handler[key]
+            depth += 1
         return handler(session, request, api)  # type: ignore[no-any-return]
 
 

@@ -1,4 +1,4 @@
-"""Objects shared by the Degu server and client (SPEC §2).
+"""Objects shared by the Degu server and client.
 
 This module only gathers the public names; each lives in a private module
 with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
@@ -8,7 +8,7 @@ with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
 from __future__ import annotations
 
 from degu._bodies import Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
-from degu._common import TYPE_ERROR, EmptyPreambleError
+from degu._common import EmptyPreambleError
 from degu._connection import Connection
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
@@ -74,10 +74,6 @@ APIType = API
 bodies = api
 #: The namedtuple class returned by ``Connection.request()`` (same as ``Response``).
 ResponseType = Response
-
-#: The SPEC §0.1 TypeError format, kept private for internal reuse.
-_TYPE_ERROR = TYPE_ERROR
-del TYPE_ERROR
 
 # Document the public classes under the module users import them from.
 for _cls in (Body, BodyIter, ChunkedBody, ChunkedBodyIter, Connection, ContentRange,

@@ -1,7 +1,7 @@
 """An HTTP/1.1 client: ``Client`` says where a server is, ``Connection`` talks.
 
 ``Client`` and ``SSLClient`` are stateless and thread-safe: they hold no socket
-and only know how to make one (SPEC §5.1-§5.2).  Each ``connect()`` returns a
+and only know how to make one (docs/reference/client.rst).  Each ``connect()`` returns a
 new ``Connection`` (``degu._connection``), which is not thread-safe.
 """
 
@@ -14,7 +14,7 @@ from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._connection import DEFAULT_MIN_RATE
 from degu.base import Connection, Response
 
-# The characters of an outgoing header name (SPEC §1.2).
+# The characters of an outgoing header name (docs/explanation/wire.rst).
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 
-#: Default Client timeout in seconds (SPEC §5.1).
+#: Default Client timeout in seconds.
 DEFAULT_TIMEOUT = 65
 _OPTIONS = ("authorization", "host", "min_rate", "on_connect", "timeout")
 
@@ -222,7 +222,7 @@ class SSLClient(Client):
             )
 
     def __repr__(self) -> str:
-        return f"SSLClient(<sslctx>, {self.address!r})"
+        return f"{type(self).__name__}(<sslctx>, {self.address!r})"
 
     def create_socket(self) -> ssl.SSLSocket:
         """A new TLS socket (``server_hostname=ssl_host``), handshake done.

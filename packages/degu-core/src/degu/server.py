@@ -297,7 +297,8 @@ class SSLServer(Server):
         super().__init__(address, app, **options)
 
     def __repr__(self) -> str:
-        return f"SSLServer(<sslctx>, {self.address!r}, {_app_name(self.app)})"
+        name = type(self).__name__
+        return f"{name}(<sslctx>, {self.address!r}, {_app_name(self.app)})"
 
     def _wrap_socket(self, sock: socket.socket) -> Any:
         # The handshake runs in the I/O loop, step by step as the peer's
