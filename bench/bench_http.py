@@ -278,7 +278,7 @@ def stream_table() -> list[str]:
     return rows
 
 
-#: Idle server RSS target (issue 13).
+#: Idle server RSS target.
 IDLE_RSS_TARGET_MIB = 12
 IDLE_ROUNDS = 5
 
@@ -350,7 +350,7 @@ def idle_rss() -> list[str]:
     return rows
 
 
-#: ``import degu.server`` target with bytecode cached, in ms (issue 13).
+#: ``import degu.server`` target with bytecode cached, in ms.
 IMPORT_TARGET_MS = 10
 IMPORT_ROUNDS = 9
 

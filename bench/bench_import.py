@@ -45,7 +45,7 @@ TARGETS = {
     "import multiprocessing": 1.1,
 }
 
-#: ``import degu.server`` with bytecode cached, in ms (issue 13).
+#: ``import degu.server`` with bytecode cached, in ms.
 SERVER_TARGET_MS = 10
 
 # Time, current RSS and module count after one import in a fresh interpreter.

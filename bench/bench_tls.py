@@ -41,7 +41,7 @@ REQUESTS = 2000  # sequential requests per round-trip batch
 CONNECTIONS = 200  # connections per handshake batch
 BIG = b"x" * 65536
 
-#: Targets (issue 13): what a reasonable TLS stack costs on top of a Python
+#: Targets (bench/README.md): what a reasonable TLS stack costs on top of a Python
 #: HTTP/1.1 server.
 TARGET_RTT_RATIO = 1.5  # empty-body round trip, TLS / plain
 TARGET_HANDSHAKES = 500  # mutual-TLS connections + GET per second on one CPU
