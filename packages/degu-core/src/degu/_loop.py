@@ -626,6 +626,9 @@ class ServerLoop:
             assert self._sel is not None
             self._sel.unregister(self._lsock)
         self._accept_paused_until = 0.0
+        # Closed, not just ignored: a newcomer is refused at once instead of
+        # waiting in the kernel's backlog until the drain ends.
+        self._lsock.close()
         for waiting in (self._handshaking, self._idle, self._reading, self._lingering):
             for conn in list(waiting):
                 self._close(conn, "server shutdown")
