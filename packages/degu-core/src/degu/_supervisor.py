@@ -187,7 +187,7 @@ class Supervisor:
             if now - slot.started >= STARTUP_WINDOW:
                 slot.failures = 0
                 slot.restart_at = now
-                log.warning("worker %d %s; restarting it", pid, how)
+                log.warning("worker %d died (%s); restarting it", pid, how)
                 continue
             slot.failures += 1
             if slot.failures >= MAX_STARTUP_FAILURES:
@@ -195,10 +195,11 @@ class Supervisor:
             delay = BACKOFF_FIRST * 2 ** (slot.failures - 1)
             slot.restart_at = now + delay
             log.warning(
-                "worker %d %s %.2f s after it started; restarting it in %.1f s",
+                "worker %d died %.2f s after it started (%s); restarting it in "
+                "%.1f s",
                 pid,
-                how,
                 now - slot.started,
+                how,
                 delay,
             )
 
