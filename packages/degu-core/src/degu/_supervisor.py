@@ -195,8 +195,7 @@ class Supervisor:
             delay = BACKOFF_FIRST * 2 ** (slot.failures - 1)
             slot.restart_at = now + delay
             log.warning(
-                "worker %d died %.2f s after it started (%s); restarting it in "
-                "%.1f s",
+                "worker %d died %.2f s after it started (%s); restarting it in %.1f s",
                 pid,
                 now - slot.started,
                 how,
