@@ -105,6 +105,9 @@ class Supervisor:
             for slot in self._slots:
                 self._start(slot)
             return self._supervise()
+        except BaseException:
+            self._stop_all()  # a failed fork() must not leave workers behind
+            raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
 

@@ -215,9 +215,13 @@ class Server:
         with self._lock:
             if self._serving is not None:
                 raise RuntimeError("serve_forever() is already running")
-            if self._stopping:
-                return
+            # Set before the check: a signal handler calling shutdown() from
+            # here on only flags the stop, and never closes the socket under us.
             self._serving = threading.get_ident()
+            if self._stopping:
+                self._serving = None
+                self._close_listener()
+                return
             self.sock.setblocking(False)
             rules = ServingRules(
                 self.app,
