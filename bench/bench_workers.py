@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -32,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from bench_concurrency import find_wrk  # this directory: the one way to get wrk
 
 ROUNDS = 3
 DURATION = "2s"
@@ -49,22 +50,6 @@ def cpu(session, request, api):
         total += i * i
     return (200, "OK", {}, b"%d\\n" % (total % 1000))
 """
-
-
-def find_wrk() -> tuple[str | None, str]:
-    """Return (path to wrk, '') or (None, why it is missing)."""
-    path = shutil.which("wrk")
-    if path:
-        return path, ""
-    if os.geteuid() != 0:
-        return None, "wrk is not installed (apt-get install wrk) and we are not root"
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
-        try:
-            subprocess.run(cmd, capture_output=True, timeout=300, check=True)
-        except (OSError, subprocess.SubprocessError) as e:
-            return None, f"installing wrk failed: {' '.join(cmd)}: {e!r}"
-    path = shutil.which("wrk")
-    return (path, "") if path else (None, "apt-get installed no wrk")
 
 
 def start(app: str, workers: int, cwd: str) -> tuple[subprocess.Popen[str], str]:

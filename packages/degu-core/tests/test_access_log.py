@@ -7,6 +7,7 @@ bounded; nothing sleeps to let things settle.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import re
@@ -195,31 +196,36 @@ def test_the_503_at_the_open_connection_bound_is_an_access_line(
     assert lines.parsed() == [("127.0.0.1", "-", "503", "0")]
 
 
+@contextlib.contextmanager
+def tls_serving(pki: Any, app: Any, **options: Any) -> Iterator[Any]:
+    """An SSLServer running serve_forever() in a thread; shut down on exit."""
+    from degu.server import SSLServer
+
+    server = SSLServer(pki.server_sslconfig, ("127.0.0.1", 0), app, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown(5)
+        thread.join(10)
+
+
 def test_a_failed_tls_handshake_is_an_access_line_without_status(
     access: tuple[logging.Logger, Lines],
 ) -> None:
     from degu.client import SSLClient
     from degu.misc import TempPKI
-    from degu.server import SSLServer
 
     logger, lines = access
     pki = TempPKI()
-    server = SSLServer(
-        pki.server_sslconfig, ("127.0.0.1", 0), AccessLogger(hello, logger),
-        access_log=logger,
-    )  # fmt: skip
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with tls_serving(pki, AccessLogger(hello, logger), access_log=logger) as server:
         # Plain HTTP to a TLS port: the handshake fails at the first byte.
         exchange(server.address, b"GET / HTTP/1.1\r\n\r\n")
         assert lines.wait_for(1)
         with SSLClient(pki.client_sslconfig, server.address).connect() as conn:
             assert conn.get("/tls", {}).body.read() == b"hello"
         lines.wait_for(2)
-    finally:
-        server.shutdown(5)
-        thread.join(10)
     assert [line[1:] for line in lines.parsed()] == [
         ("-", "-", "-"),
         ("GET /tls HTTP/1.1", "200", "5"),
@@ -230,22 +236,12 @@ def test_a_tls_handshake_that_times_out_is_an_access_line(
     access: tuple[logging.Logger, Lines],
 ) -> None:
     from degu.misc import TempPKI
-    from degu.server import SSLServer
 
     logger, lines = access
-    pki = TempPKI()
-    server = SSLServer(
-        pki.server_sslconfig, ("127.0.0.1", 0), hello, timeout=0.3, access_log=logger
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with tls_serving(TempPKI(), hello, timeout=0.3, access_log=logger) as server:
         with socket.create_connection(server.address, timeout=10) as silent:
             assert silent.recv(100) == b""  # closed by the server
         lines.wait_for(1)
-    finally:
-        server.shutdown(5)
-        thread.join(10)
     assert [line[1:] for line in lines.parsed()] == [("-", "-", "-")]
 
 
