@@ -34,8 +34,8 @@ import time
 
 from bench_concurrency import find_wrk  # this directory: the one way to get wrk
 
-ROUNDS = 3
-DURATION = "2s"
+ROUNDS = 5
+DURATION = "1s"
 CONNECTIONS = 32
 WORKERS = (1, 2)
 
