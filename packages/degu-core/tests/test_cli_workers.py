@@ -207,3 +207,43 @@ def test_describe_status() -> None:
     assert describe_status(0) == "exit status 0"
     assert describe_status(3 << 8) == "exit status 3"
     assert describe_status(signal.SIGKILL) == "killed by SIGKILL"
+
+
+STUCK_APP = """
+import sys, time
+
+def app(session, request, api):
+    print("running", flush=True, file=sys.stderr)
+    time.sleep(30)
+    return (200, 'OK', {}, b'late')
+"""
+
+
+def test_a_second_SIGINT_kills_workers_stuck_in_a_request(
+    run: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    (tmp_path / "stuck.py").write_text(STUCK_APP)
+    server = run("--app", "stuck:app", "--workers", "1", "0", cwd=tmp_path)
+    sock = socket.create_connection(address_of(server), timeout=10)
+    try:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while "running" not in server.stderr_lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "running" in server.stderr_lines
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGINT)
+        # The worker drains (0.5 s), then waits for the stuck thread; a
+        # second Ctrl-C does not wait any longer.  Apart, as a person's two
+        # presses are: two SIGINTs pending at once are delivered as one.
+        threading.Event().wait(0.2)
+        code, _, _ = server.stop(signal.SIGINT)
+        elapsed = time.monotonic() - start
+    finally:
+        sock.close()
+    assert code == 0
+    assert elapsed < 2
+    assert any("still running: killing them" in line for line in server.stderr_lines)
