@@ -70,11 +70,12 @@ def pids_until(
 
 
 def alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie no one has reaped yet does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 @pytest.fixture
@@ -247,3 +248,18 @@ def test_a_second_SIGINT_kills_workers_stuck_in_a_request(
     assert code == 0
     assert elapsed < 2
     assert any("still running: killing them" in line for line in server.stderr_lines)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    run: Any,  # noqa: F811
+    pid_app: Path,
+) -> None:
+    server = run("--app", "pidapp:app", "--workers", "2", "0", cwd=pid_app)
+    seen = pids_until(address_of(server), lambda s: len(s) >= 2, 20)
+    assert len(seen) == 2
+    server.proc.kill()  # SIGKILL: no chance to stop the workers itself
+    server.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(map(alive, seen)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(map(alive, seen))

@@ -59,6 +59,23 @@ def describe_status(status: int) -> str:
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
+def _stop_with_parent(supervisor: int) -> None:
+    """Have the kernel send us SIGTERM when the supervisor dies (Linux).
+
+    A supervisor killed with SIGKILL cannot stop its workers; without this
+    they would go on serving, holding the port, with no one to stop them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, prctl(2)
+    except (OSError, AttributeError):
+        return  # not Linux: the supervisor's own stop is all there is
+    if os.getppid() != supervisor:
+        os._exit(0)  # it died before prctl() took effect
+
+
 class _Slot:
     """One worker position: the live pid, and how its recent starts went."""
 
@@ -117,8 +134,10 @@ class Supervisor:
         # Whatever is buffered would otherwise be written by both processes.
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
+            _stop_with_parent(supervisor)
             self._in_worker()
         slot.pid = pid
         slot.started = monotonic()
