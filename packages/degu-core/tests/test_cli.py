@@ -661,3 +661,30 @@ def test_cli_quiet_wins_over_log_level_info(run: Any, tmp_path: Path) -> None:
     assert curl(server.url).returncode == 0
     assert server.stop()[0] == 0
     assert not any(map(CLF.match, server.stderr_lines))
+
+
+# --- refused requests in the access log --------------------------------------
+
+
+def test_cli_logs_a_refused_request_as_an_access_line(run: Any) -> None:
+    server = run("0")
+    host, _, port = server.url.removeprefix("http://").rstrip("/").rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.2\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 505 ")
+    assert server.stop()[0] == 0
+    refused = [line for line in server.stderr_lines if line.endswith('"-" 505 0')]
+    assert len(refused) == 1
+    assert refused[0].startswith("127.0.0.1 - - [")
+    assert any("refused request: 505" in line for line in server.stderr_lines)
+
+
+def test_cli_quiet_logs_no_refused_request_line(run: Any) -> None:
+    server = run("0", "--quiet")
+    host, _, port = server.url.removeprefix("http://").rstrip("/").rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.2\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 505 ")
+    assert server.stop()[0] == 0
+    assert not any(line.endswith('"-" 505 0') for line in server.stderr_lines)
+    assert any("refused request: 505" in line for line in server.stderr_lines)

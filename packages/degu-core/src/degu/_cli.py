@@ -6,9 +6,11 @@ http.server`` uses; a positional port, as ``python -m http.server 8080``, or
 ``--address 127.0.0.1:0`` picks another) and prints the URL to open.
 ``--app module:callable`` serves any RGI app instead (``--factory``: call it
 to get the app, as uvicorn does).  Each request is logged to stderr in Common
-Log Format by ``degu.misc.AccessLogger``, because ``Server`` itself logs per
-connection only (docs/reference/server.rst, "Logging"); ``--log-level``
-sets the threshold.
+Log Format by ``degu.misc.AccessLogger``, and each request no app answered
+(refused, or a failed TLS handshake) by the server's ``access_log`` option,
+on the same logger (docs/reference/server.rst, "Logging"); ``--log-level``
+sets the threshold.  ``--workers N`` serves from N processes
+(``degu._supervisor``).
 SIGINT (Ctrl-C) and SIGTERM stop the server cleanly and exit with status 0.
 
 Exit status: 0 after a clean stop, 1 when the server cannot start (e.g. the
@@ -131,6 +133,14 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    from degu._supervisor import MAX_WORKERS
+
+    if not (text.isdigit() and text.isascii() and 1 <= int(text) <= MAX_WORKERS):
+        raise argparse.ArgumentTypeError(f"need 1 to {MAX_WORKERS}; got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m degu.server`` argument parser."""
     p = argparse.ArgumentParser(
@@ -184,10 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
         f"path; port 0 picks a free port (default: {DEFAULT_ADDRESS})",
     )
     p.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="serve from N processes sharing the listening socket, to use N "
+        "cores; each is restarted if it dies (default: one process, no "
+        "supervisor)",
+    )
+    p.add_argument(
         "--max-connections",
         type=int,
         metavar="N",
-        help="most concurrent connections, one thread each (default: 50)",
+        help="most requests running at once, one thread each, per worker "
+        "process (default: 50)",
     )
     p.add_argument(
         "--max-requests",
@@ -338,11 +357,14 @@ def _make_server(args: argparse.Namespace) -> tuple[Any, str]:
         except OSError as e:
             raise UsageError(f"--directory: cannot open {directory!r}: {e}") from None
         what = directory
+    options = _server_options(args)
     if not args.quiet:
         from degu.misc import AccessLogger
 
         app = AccessLogger(app, access_log)
-    options = _server_options(args)
+        # Refusals and failed handshakes never reach the app: the server
+        # logs them on the same logger, so one place shows every peer.
+        options["access_log"] = access_log
     sslconfig = _sslconfig(args)
     sslctx = None
     if sslconfig is not None:
@@ -371,6 +393,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.workers is not None and (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        parser.print_usage(sys.stderr)
+        print(
+            f"{parser.prog}: error: --workers: main() must run in the main thread",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     try:
         server, what = _make_server(args)
     except KeyboardInterrupt:
@@ -390,9 +422,33 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
         return 1
     tls = args.cert is not None
-    print(f"Serving {what} at {url_for(server.address, tls)}", flush=True)
+    workers = "" if args.workers is None else f" with {args.workers} workers"
+    print(f"Serving {what} at {url_for(server.address, tls)}{workers}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
+    if args.workers is not None:
+        return _supervise(server, args.workers)
     return _serve(server)
+
+
+def _supervise(server: Any, workers: int) -> int:
+    from degu._loop import SHUTDOWN_FORCE_GRACE
+    from degu._supervisor import Supervisor
+
+    def serve(ready: Callable[[], None]) -> int:
+        # The supervisor removes a Unix socket file once, when all stop.
+        server._unlink = None
+        return _serve(server, ready)
+
+    # A worker's drain takes at most SHUTDOWN_GRACE + SHUTDOWN_FORCE_GRACE
+    # (docs/reference/server.rst, shutdown()); then it needs to exit.
+    bound = SHUTDOWN_GRACE + SHUTDOWN_FORCE_GRACE + 1.0
+    try:
+        code = Supervisor(serve, workers, bound).run()
+    finally:
+        server.shutdown()  # closes the listener; unlinks a Unix socket
+    if code == 0:
+        print("Stopped.", file=sys.stderr, flush=True)
+    return code
 
 
 def _where(args: argparse.Namespace) -> str:
@@ -401,31 +457,26 @@ def _where(args: argparse.Namespace) -> str:
     return str(args.address or DEFAULT_ADDRESS)
 
 
-def _serve(server: Any) -> int:
-    stopper: list[threading.Thread] = []
+def _serve(server: Any, ready: Callable[[], None] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; *ready* runs once the handlers are set."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        # shutdown() waits for requests in progress; run it in a thread so
-        # the signal handler returns at once and serve_forever() keeps
-        # running until shutdown() tells it to return.
-        if not stopper:
-            t = threading.Thread(
-                target=server.shutdown, args=(SHUTDOWN_GRACE,), name="degu-shutdown"
-            )
-            stopper.append(t)
-            t.start()
+        # Runs in this thread, the one in serve_forever(): shutdown() only
+        # flags the stop and wakes the loop, which then drains and returns.
+        server.shutdown(SHUTDOWN_GRACE)
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
     if in_main:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop)
+    if ready is not None:
+        ready()
     try:
         server.serve_forever()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for t in stopper:
-            t.join()
-    print("Stopped.", file=sys.stderr, flush=True)
+    if ready is None:  # not a worker: the user's process
+        print("Stopped.", file=sys.stderr, flush=True)
     return 0

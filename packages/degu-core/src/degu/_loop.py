@@ -43,6 +43,7 @@ from degu._serving import (
 from degu._stream import LINGER_BYTES, LINGER_TIME, SocketStream, TLSStream
 
 if TYPE_CHECKING:
+    import logging
     import selectors
     from collections.abc import Callable
     from typing import Any
@@ -116,6 +117,7 @@ class ServerLoop:
         max_requests: int,
         wrap: Callable[[socket.socket], Any] | None,
         log: LazyLogger,
+        access_log: logging.Logger | None = None,
     ) -> None:
         self._lsock = lsock
         self._rules = rules
@@ -126,6 +128,7 @@ class ServerLoop:
         self._timeout = rules.timeout
         self._wrap = wrap
         self._log = log
+        self._access_log = access_log
         self._tcp = lsock.family in (socket.AF_INET, socket.AF_INET6)
         self._unix = lsock.family == socket.AF_UNIX
         self._wake_r, self._wake_w = socket.socketpair()
@@ -246,6 +249,8 @@ class ServerLoop:
                     conn.run_anyway = True
                     self._dispatch(conn)
                 else:
+                    if waiting is self._handshaking or waiting is self._reading:
+                        self._log_unanswered(conn.session.address, None)
                     self._close(conn, message)
         if self._accept_paused_until and now >= self._accept_paused_until:
             self._resume_accepting()
@@ -389,12 +394,15 @@ class ServerLoop:
                 address,
             )
         self._refused += 1
+        sent = None
         if self._wrap is None:
             try:
                 sock.send(_BUSY, socket.MSG_DONTWAIT)
+                sent = 503
             except OSError:
                 pass
         sock.close()
+        self._log_unanswered(address, sent)
 
     def _handshake(self, conn: ServerConnection) -> None:
         import ssl
@@ -409,6 +417,7 @@ class ServerLoop:
             return
         except (OSError, ValueError) as e:
             # Failed handshakes are the peer's business: one log line.
+            self._log_unanswered(conn.session.address, None)
             self._close(conn, f"{type(e).__name__}: {e}")
             return
         conn.attach(TLSStream(conn.sock))
@@ -484,6 +493,7 @@ class ServerLoop:
         self._log.warning("%s: refused request: %s", conn.session, error)
         conn.session._close(f"refused request: {error}")
         send_error(conn.stream, error.status)
+        self._log_unanswered(conn.session.address, error.status)
         self._linger(conn)
 
     def _dispatch(self, conn: ServerConnection) -> None:
@@ -512,6 +522,8 @@ class ServerLoop:
         except RequestRefused as e:
             log.warning("%s: refused request: %s", session, e)
             session._close(f"refused request: {e}")
+            if not e.after_app:  # else the app's own access log has it
+                self._log_unanswered(session.address, e.status)
             verdict = Verdict.LINGER
         except (OSError, EOFError) as e:
             # Timeouts, resets, a peer that closed: not bugs.
@@ -535,6 +547,20 @@ class ServerLoop:
                 self._close(conn, "server shutdown" if stopping else "closed")
             else:
                 self._wait_request(conn, verdict)
+
+    def _log_unanswered(self, address: Any, status: int | None) -> None:
+        """An access line for what no app answered (docs/reference/server.rst).
+
+        *status* is the error status sent, or None when nothing was (a failed
+        TLS handshake, a peer that timed out mid-request or vanished).
+        """
+        access = self._access_log
+        if access is None or not access.isEnabledFor(20):  # logging.INFO
+            return
+        from degu.misc import format_access_line
+
+        size = None if status is None else 0  # error replies have no body
+        access.info("%s", format_access_line(address, None, None, status, size))
 
     # -- closing ------------------------------------------------------------------
 
@@ -602,6 +628,9 @@ class ServerLoop:
             assert self._sel is not None
             self._sel.unregister(self._lsock)
         self._accept_paused_until = 0.0
+        # Closed, not just ignored: a newcomer is refused at once instead of
+        # waiting in the kernel's backlog until the drain ends.
+        self._lsock.close()
         for waiting in (self._handshaking, self._idle, self._reading, self._lingering):
             for conn in list(waiting):
                 self._close(conn, "server shutdown")

@@ -91,9 +91,11 @@ class RequestRefused(ValueError):
     traceback, so a misbehaving client cannot fill the log with stack traces.
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, after_app: bool = False) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
+        #: Raised while the app read the body: the app saw the request.
+        self.after_app = after_app
 
 
 class ServingRules:
@@ -359,7 +361,9 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
             status = reader.error_status or 0
             if status:
                 send_error(stream, status)
-                raise RequestRefused(status, f"request body: {e}") from e
+                raise RequestRefused(
+                    status, f"request body: {e}", after_app=True
+                ) from e
             session._close(f"request body: {type(e).__name__}: {e}")
             return Verdict.CLOSE
         send_error(stream, 500)

@@ -148,7 +148,9 @@ def format_response(status: int, reason: str, headers: Mapping[str, Any]) -> byt
 
 
 def parse_headers(src: bytes, isresponse: bool = False) -> dict[str, Any]:
-    """Parse CRLF-separated header lines with the rules of docs/explanation/limits.rst.
+    """Parse CRLF-separated header lines with the rules Degu applies on the wire.
+
+    Those rules are described in docs/reference/misc.rst (``parse_headers``).
 
     ``isresponse`` selects the response rules (``content-range`` allowed,
     ``range`` refused); it must be exactly a ``bool``.

@@ -22,6 +22,7 @@ from degu._log import LazyLogger
 from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 
 if TYPE_CHECKING:
+    import logging
     import ssl
     from collections.abc import Mapping
     from typing import Any, Unpack
@@ -34,8 +35,6 @@ __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 or
 
 #: Listen backlog: a burst of connections is accepted without SYN retries.
 LISTEN_BACKLOG = 1024
-#: After shutdown's timeout, how long to wait for forcibly closed connections.
-SHUTDOWN_FORCE_GRACE = 2.0
 #: Default minimum rate, in bytes per second, at which a body must move once
 #: its ``timeout`` grace is spent (docs/explanation/limits.rst).
 DEFAULT_MIN_RATE = 16384
@@ -45,6 +44,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "timeout": 30,
     "max_open_connections": None,
     "min_rate": DEFAULT_MIN_RATE,
+    "access_log": None,
 }
 
 # Imports logging only for a record that could be printed (degu/_log.py).
@@ -86,6 +86,16 @@ def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"need max_open_connections >= max_connections ({conns}); "
                 f"got {max_open}"
+            )
+    access_log = values["access_log"]
+    if access_log is not None:
+        import logging
+
+        if not isinstance(access_log, logging.Logger):
+            raise TypeError(
+                TYPE_ERROR.format(
+                    "access_log", logging.Logger, type(access_log), access_log
+                )
             )
     return values
 
@@ -160,6 +170,8 @@ class Server:
             max_open = values["max_open_connections"]
         #: Connections open at once, idle ones included.
         self.max_open_connections: int = max_open
+        #: Where requests no app answered are logged, or None.
+        self.access_log: logging.Logger | None = values["access_log"]
         self.sock = _bind(address)
         self.address = self.sock.getsockname()
         self._unlink = address if type(address) is str else None
@@ -205,9 +217,13 @@ class Server:
         with self._lock:
             if self._serving is not None:
                 raise RuntimeError("serve_forever() is already running")
-            if self._stopping:
-                return
+            # Set before the check: a signal handler calling shutdown() from
+            # here on only flags the stop, and never closes the socket under us.
             self._serving = threading.get_ident()
+            if self._stopping:
+                self._serving = None
+                self._close_listener()
+                return
             self.sock.setblocking(False)
             rules = ServingRules(
                 self.app,
@@ -224,6 +240,7 @@ class Server:
                 max_requests=self.max_requests,
                 wrap=self._wrap_socket,
                 log=_logger(),
+                access_log=self.access_log,
             )
         try:
             loop.run(self._stopping_now, self._get_shutdown_timeout)
@@ -266,6 +283,8 @@ class Server:
         if loop is not None:
             loop.wake()
         if serving:
+            from degu._loop import SHUTDOWN_FORCE_GRACE
+
             self._done.wait(self._shutdown_timeout + 2 * SHUTDOWN_FORCE_GRACE)
 
     def _close_listener(self) -> None:

@@ -11,6 +11,7 @@ Degu's own modules import it when type-checked, never at run time.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any, Protocol, TypeAlias, TypedDict
 
@@ -94,6 +95,7 @@ class ServerOptions(TypedDict, total=False):
     timeout: float
     max_open_connections: int | None
     min_rate: float
+    access_log: logging.Logger | None
 
 
 class ClientOptions(TypedDict, total=False):
