@@ -6,7 +6,7 @@ Both servers answer every request with the same 12-byte body.  The baseline is
 uvicorn with httptools and uvloop (one process, one event loop); degu.server
 runs with its I/O loop holding idle connections and ``max_connections``
 worker threads, above the number of wrk connections.  At 128 connections
-the targets are issue 11's: p99 <= 1.5x uvicorn's, throughput >= 1.8x.
+the targets: p99 <= 1.5x uvicorn's, throughput >= 1.8x.
 Each server runs in its own subprocess pinned to one CPU, wrk (``-t2
 --latency``) is pinned to another when there is one; runs are interleaved
 and medians reported, with the target beside each ratio.  Needs ``wrk``
