@@ -54,6 +54,10 @@ Chunk = tuple[tuple[str, str] | None, bytes]
 _SIZE_LINES_MAX = 1024
 #: Chunks at least this big are kept as their own part by ChunkedBody.read().
 _OWN_PART_MIN = 65536
+#: ChunkedBody.read() gathers small chunks in buffers of about this size, so
+#: its peak memory is twice the data plus one of them: one buffer for it all
+#: would grow by reallocation, with slack, and be copied once more at the end.
+_PART_SIZE = 1048576
 
 
 def _method(obj: Any, name: str) -> Callable[..., Any]:
@@ -385,6 +389,9 @@ class ChunkedBody(_InputBody):
                 if done:
                     self._consumed()
                     break
+                if len(acc) >= _PART_SIZE:
+                    parts.append(acc)
+                    acc = bytearray()
             while True:
                 # One chunk through _next(), then more until the redone
                 # buffer is passed.
