@@ -20,12 +20,12 @@ raised to the hard limit first, for this process and the server alike.
 * chunked: server peak RSS growth (VmHWM after resetting it through
   /proc/<pid>/clear_refs) and CPU time (getrusage in the server) for a
   12 MiB request body read with ``request.body.read()``, sent in 1-, 2-,
-  16- and 128-byte chunks, against the same data in one chunk; the same for
-  ``degu.client`` reading a chunked response.  Chunk framing beyond 64 KiB +
-  1/16 of the data is refused (400 for the server, ValueError in the
-  client; docs/explanation/limits.rst, "Chunked bodies"), so the 1-, 2- and
-  16-byte rows are the cost until that refusal; 128-byte chunks are about the
-  smallest that carry the whole body.
+  16-, 128- and STEADY-byte chunks, against the same data in one chunk; the
+  same for ``degu.client`` reading a chunked response.  Chunk framing beyond
+  64 KiB + 1/CHUNK_DATA_PER_FRAMING_BYTE of the data is refused (400 for the
+  server, ValueError in the client; docs/explanation/limits.rst), so the
+  rows of smaller chunks are the cost until that refusal; STEADY (448 bytes)
+  is the smallest chunk size a body may use for ever, the costliest whole read.
 * preamble: server CPU per request for a maximum-size request preamble
   (100 header lines, about 32 KiB) against a small GET, client and server
   pinned to the same CPU.
@@ -44,6 +44,8 @@ import threading
 import time
 from typing import Any
 
+from degu._common import CHUNK_DATA_PER_FRAMING_BYTE
+
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPU = CPUS[0]
 CLIENT_CPU = CPUS[-1]
@@ -60,7 +62,11 @@ TRICKLE_EVERY = 0.25
 #: Content-length of a trickled body: small enough to be buffered whole.
 TRICKLE_LEN = 4096
 CHUNKED_DATA = 12 * 1024 * 1024
-CHUNK_SIZES = (1, 2, 16, 128, CHUNKED_DATA)
+#: The smallest chunk size whose framing the allowance pays for ever.
+STEADY = next(
+    n for n in range(1, 4096) if n >= CHUNK_DATA_PER_FRAMING_BYTE * (len(b"%x" % n) + 4)
+)
+CHUNK_SIZES = (1, 2, 16, 128, STEADY, CHUNKED_DATA)
 PREAMBLE_ROUNDS = 7
 PREAMBLE_REQUESTS = 1000
 
@@ -535,7 +541,7 @@ def chunked_section() -> list[str]:
             )  # fmt: skip
             cpu = [r[0] for r in runs]
             rows.append(
-                f"  {size:3}-byte chunks: CPU {spread(cpu, 1e3, '{:.0f}')} ms "
+                f"  {size:4}-byte chunks: CPU {spread(cpu, 1e3, '{:.0f}')} ms "
                 f"= {statistics.median(cpu) / base_cpu:.2f}x one chunk (target <= 3x), "
                 f"peak RSS +{spread([r[1] for r in runs], 1 / 1024, '{:.1f}')} MiB "
                 f"(target <= {2 * mib + 8:.0f} MiB); {outcome}"

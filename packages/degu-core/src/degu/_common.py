@@ -94,7 +94,10 @@ JOIN_BODY_MAX = 65536
 #: Bytes of chunk framing (size lines and CRLFs) any chunked body may use ...
 CHUNK_FRAMING_ALLOWANCE = 65536
 #: ... and beyond it, one framing byte per this many bytes of chunk data.
-CHUNK_DATA_PER_FRAMING_BYTE = 16
+#: So a long body keeps to chunks of 448 bytes or more, whose per-chunk
+#: Python work stays within 3x the CPU of the same data in one chunk (at 16,
+#: 96-byte chunks cost 4.4x: docs/explanation/limits.rst, bench_peers.py).
+CHUNK_DATA_PER_FRAMING_BYTE = 64
 #: Max single read, chunk size, bytes body, and ChunkedBody.read() total.
 MAX_IO_SIZE = 16777216
 

@@ -127,6 +127,14 @@ class Reader:
         """The unconsumed bytes, without copying (valid until the next read)."""
         return self._mv[self._start : self._stop]
 
+    def consume(self, size: int) -> None:
+        """Drop *size* buffered bytes the caller parsed from buffered_view()."""
+        if not 0 <= size <= self._stop - self._start:
+            raise ValueError(
+                f"need 0 <= size <= {self._stop - self._start}; got {size}"
+            )
+        self._start += size
+
     # -- filling -----------------------------------------------------------
 
     def _room(self) -> memoryview:

@@ -38,11 +38,15 @@ __all__ = [
 
 #: Outgoing header names: lowercase only (docs/explanation/wire.rst).
 OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
-#: Remember this many validated header names (and as many response reasons);
-#: they repeat across messages.
+# The only caches here, both of exact ``str`` values already validated (a
+# lookup is guarded by ``type(x) is str``: a str subclass is never trusted,
+# its __format__ could inject CRLF).  Measured on a 2-vCPU VM, median of 7:
+# a known header name costs 49 ns instead of 499 ns in _check_key(), a known
+# URI 58 ns instead of 1631 ns in check_target().  A response reason is not
+# cached: checking it costs 70 ns, a lookup 29 ns.
+#: Remember this many validated header names; they repeat across messages.
 KEY_CACHE_SIZE = 256
 _good_keys: set[str] = set()
-_good_reasons: set[str] = set()
 #: Validated request URIs up to this long are remembered (KEY_CACHE_SIZE many).
 URI_CACHE_MAX_LEN = 256
 _good_uris: set[str] = set()
@@ -98,7 +102,14 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
                 continue
             if type(value) is not str:
                 value = str(value)
-            if not _printable_ascii(value) or value[0] == " " or value[-1] == " ":
+            # _printable_ascii(), inline: this runs for every header value.
+            if (
+                not value
+                or not value.isascii()
+                or not value.isprintable()
+                or value[0] == " "
+                or value[-1] == " "
+            ):
                 # No whitespace around a value either: our parser refuses it
                 # (RFC 9112 §5.1), so we never write it.
                 raise ValueError(f"bad val: {value!r}")
@@ -138,11 +149,8 @@ def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
         type_error("status", int, status)
     if not 100 <= status <= 599:
         raise ValueError(f"need 100 <= status <= 599; got {status}")
-    if type(reason) is not str or reason not in _good_reasons:
-        if not _printable_ascii(reason):
-            raise ValueError(f"bad reason: {reason!r}")
-        if len(_good_reasons) < KEY_CACHE_SIZE:
-            _good_reasons.add(reason)
+    if not _printable_ascii(reason):
+        raise ValueError(f"bad reason: {reason!r}")
     return _render(f"HTTP/1.1 {status} {reason}", headers)
 
 
