@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from degu.typehints import Address, RGIApp, ServerOptions
 del TYPE_CHECKING
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # degu-core checks this marker on import: a regular degu/__init__.py without it
 # belongs to PyPI's unrelated, older "degu" (docs/installation.rst).
