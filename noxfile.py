@@ -141,7 +141,7 @@ def coverage(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on the three src trees, and the repository rules."""
     # pytest: the opt-in pytest plugins of degu-core and degu-controller use it.
-    session.install("ruff", "mypy", "pytest")
+    session.install("ruff", "mypy", "pytest", "pytest-timeout")
     # Editable installs let mypy follow imports across the namespace portions
     # (degu-embed's __init__ imports degu-core's process machinery lazily).
     for package in PACKAGES:

@@ -159,6 +159,20 @@ def _alias_viewcode_backlinks(app: Sphinx, doctree: nodes.document) -> None:
                 signature["ids"].append(alias)
 
 
+def _follow_degu_names_only(app: Sphinx, modname: str, attribute: str) -> str | None:
+    """Keep viewcode on Degu's own source.
+
+    A type alias such as ``degu.typehints.Headers`` (``dict[str, Any]``) says
+    it comes from ``builtins``; following it would list a source page for
+    ``builtins`` that is never written.
+    """
+    found = _get_full_modname(modname, attribute)
+    if found is not None and not found.startswith("degu"):
+        return modname
+    return found
+
+
 def setup(app: Sphinx) -> None:
+    app.connect("viewcode-follow-imported", _follow_degu_names_only)
     # After viewcode's own doctree-read handler (priority 500).
     app.connect("doctree-read", _alias_viewcode_backlinks, priority=600)

@@ -7,6 +7,7 @@ pytest itself imports logging.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -40,12 +41,15 @@ print(*sorted(name for name in ('logging', 're', 'typing') if name in sys.module
 
 
 def fresh(code: str) -> subprocess.CompletedProcess[str]:
+    # Without coverage's variables: measuring a child imports re and typing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
         timeout=TIMEOUT,
+        env=env,
     )
 
 
