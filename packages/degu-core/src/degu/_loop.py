@@ -119,7 +119,7 @@ class ServerLoop:
         self._lsock = lsock
         self._rules = rules
         self._pool = WorkerPool(workers, self.work, "degu-worker")
-        rules.has_backlog = self._pool.has_backlog
+        rules.crowded = self._crowded
         self._max_open = max_open
         self._max_requests = max_requests
         self._timeout = rules.timeout
@@ -160,8 +160,13 @@ class ServerLoop:
         """A worker is done with *conn*: hand it back (any thread)."""
         with self._lock:
             if not self._finished:
-                self._returned.append((conn, verdict))
-                self.wake()
+                returned = self._returned
+                first = not returned
+                returned.append((conn, verdict))
+                # The loop empties the whole queue once woken: only the
+                # first connection of a batch pays for the wake-up.
+                if first:
+                    self.wake()
                 return
         # The loop is gone (shutdown gave up waiting): close it here.
         self._close_stream(conn)
@@ -492,6 +497,10 @@ class ServerLoop:
         self._pool.submit(conn)
 
     # -- on a worker ------------------------------------------------------------
+
+    def _crowded(self) -> bool:
+        # Connections queued for a worker, on one, or handed back count.
+        return len(self._busy) > 1
 
     def work(self, conn: ServerConnection) -> None:
         """Run *conn*'s turn on a worker thread, then hand it back."""

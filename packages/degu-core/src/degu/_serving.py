@@ -99,7 +99,7 @@ class RequestRefused(ValueError):
 class ServingRules:
     """What every connection of one server is served with."""
 
-    __slots__ = ("app", "has_backlog", "min_rate", "on_connect", "stopping", "timeout")
+    __slots__ = ("app", "crowded", "min_rate", "on_connect", "stopping", "timeout")
 
     def __init__(
         self,
@@ -115,8 +115,9 @@ class ServingRules:
         self.min_rate = min_rate
         #: True once the server shuts down.
         self.stopping = stopping
-        #: True while other connections wait for a worker (set by the loop).
-        self.has_backlog: Callable[[], bool] = lambda: False
+        #: True while other connections are on workers, running or waiting
+        #: for one (set by the loop): then no worker hot-waits.
+        self.crowded: Callable[[], bool] = lambda: False
 
 
 class ServerConnection:
@@ -424,10 +425,13 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
             continue
         if conn.session._closed or rules.stopping():
             return Verdict.CLOSE
-        if verdict == Verdict.READING or rules.has_backlog():
+        if verdict == Verdict.READING or rules.crowded():
             return verdict
         # Nothing buffered: wait a moment for the client's next request here
-        # rather than paying a hand-over to the loop and back.
+        # rather than paying a hand-over to the loop and back.  Only while
+        # no other request runs: threads hot-waiting under load contend for
+        # the GIL, and the unlucky ones starve (bench_concurrency.py, wrk
+        # -c128: p99 74-125 ms hot-waiting on every worker, 9-12 ms without).
         try:
             n = reader.fill(Budget(HOT_WAIT))
         except TimeoutError:
