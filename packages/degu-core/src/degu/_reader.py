@@ -155,6 +155,12 @@ class Reader:
         self._stop += n
         return n
 
+    def fill_within(self, seconds: float) -> int:
+        """Receive once, waiting at most *seconds* (between messages); 0 at EOF."""
+        n = self.stream.recv_within(self._room(), seconds)
+        self._stop += n
+        return n
+
     # -- preambles ---------------------------------------------------------
 
     def preamble_end(self) -> int:
