@@ -209,3 +209,20 @@ def test_Reader_close_is_idempotent(fake_socket: Any) -> None:
     reader.close()
     assert sock.closed and reader.closed
     assert repr(reader) == "<reader>"
+
+
+def test_Reader_fill_within_buffers_what_arrives_within_seconds() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        reader = Reader(SocketStream(a, 5))
+        start = monotonic()
+        with pytest.raises(TimeoutError):
+            reader.fill_within(0.1)
+        assert monotonic() - start < 2
+        assert reader.buffered == 0
+        b.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert reader.fill_within(0.1) == 18
+        assert reader.preamble_end() == 14
+        b.close()
+        reader.take_preamble(14)
+        assert reader.fill_within(0.1) == 0
