@@ -9,7 +9,8 @@ worker threads, above the number of wrk connections.  At 128 connections
 the targets are issue 11's: p99 <= 1.5x uvicorn's, throughput >= 1.8x.
 Each server runs in its own subprocess pinned to one CPU, wrk (``-t2
 --latency``) is pinned to another when there is one; runs are interleaved
-and medians reported, with the target beside each ratio.  Needs ``wrk``
+and medians reported, with the target and the spread (min-max of the
+per-round ratios) beside each ratio.  Needs ``wrk``
 (installed with apt-get when missing and running as root) and ``uvicorn``,
 ``httptools``, ``uvloop`` (``pip install uvicorn httptools uvloop``);
 without them it says why and skips that part.
@@ -27,8 +28,8 @@ import subprocess
 import sys
 import time
 
-ROUNDS = 3
-DURATION = "3s"
+ROUNDS = 5
+DURATION = "2s"
 CONNECTIONS = (32, 128)
 #: degu's max_connections (worker threads): above every wrk -c value.
 MAX_CONNECTIONS = 256
@@ -184,12 +185,19 @@ def main() -> None:
             errors = "; ".join(sorted({r[2] for r in runs if r[2]}))
             line = f"{name:8} {conns:5} {rate:10.0f} {p99 * 1000:8.2f}ms"
             if name != "uvicorn" and base:
-                base_rate = statistics.median(r[0] for r in base)
-                base_p99 = statistics.median(r[1] for r in base)
+                # Ratios to the uvicorn run of the same round: median, min-max.
+                rates = [r[0] / b[0] for r, b in zip(runs, base)]
+                p99s = [r[1] / b[1] for r, b in zip(runs, base)]
                 rate_target = ">= 0.7x" if conns == 32 else ">= 1.8x"
-                line += f"  {rate / base_rate:5.2f}x rate   {rate_target}"
+                line += (
+                    f"  {statistics.median(rates):5.2f}x rate "
+                    f"({min(rates):.2f}-{max(rates):.2f})  {rate_target}"
+                )
                 p99_target = "<= 10x" if conns == 32 else "<= 1.5x"
-                line += f"\n{'':36}{p99 / base_p99:5.1f}x p99    {p99_target}"
+                line += (
+                    f"\n{'':36}{statistics.median(p99s):5.2f}x p99  "
+                    f"({min(p99s):.2f}-{max(p99s):.2f})  {p99_target}"
+                )
             if errors:
                 line += f"  errors: {errors}"
             print(line)
