@@ -32,6 +32,7 @@ from degu._pool import WorkerPool
 from degu._rendering import render_error_response
 from degu._request import Session
 from degu._serving import (
+    HOT_BUSY_MAX,
     RequestRefused,
     ServerConnection,
     ServingRules,
@@ -527,7 +528,7 @@ class ServerLoop:
 
     def _crowded(self) -> bool:
         # Connections queued for a worker, on one, or handed back count.
-        return len(self._busy) > 1
+        return len(self._busy) > HOT_BUSY_MAX
 
     def work(self, conn: ServerConnection) -> None:
         """Run *conn*'s turn on a worker thread, then hand it back."""

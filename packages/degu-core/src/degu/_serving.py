@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from degu._stream import Stream
 
 __all__ = [
+    "HOT_BUSY_MAX",
     "HOT_WAIT",
     "KEEP_OPEN_ERRORS",
     "NO_BODY_STATUSES",
@@ -64,6 +65,12 @@ NO_BODY_STATUSES = frozenset([204, 304])
 #: connection before handing it back to the I/O loop: a client that sends its
 #: next request at once (most of them) costs no hand-over between threads.
 HOT_WAIT = 0.005
+#: ... and only while at most this many connections are on workers (this
+#: one included).  Threads hot-waiting under load contend for the GIL, and
+#: the unlucky ones starve: at wrk -c128 (bench/bench_concurrency.py), p99
+#: was 70-125 ms with every worker hot-waiting; 13-18 ms allowing 1, 7-8 ms
+#: allowing 2, 8-9 ms allowing 4 (and 3-10% more requests/s than 2).
+HOT_BUSY_MAX = 2
 
 _ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -115,8 +122,8 @@ class ServingRules:
         self.min_rate = min_rate
         #: True once the server shuts down.
         self.stopping = stopping
-        #: True while other connections are on workers, running or waiting
-        #: for one (set by the loop): then no worker hot-waits.
+        #: True while more than ``HOT_BUSY_MAX`` connections are on workers,
+        #: running or waiting for one (set by the loop): no worker hot-waits.
         self.crowded: Callable[[], bool] = lambda: False
 
 
@@ -433,10 +440,8 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
         if verdict == Verdict.READING or rules.crowded():
             return verdict
         # Nothing buffered: wait a moment for the client's next request here
-        # rather than paying a hand-over to the loop and back.  Only while
-        # no other request runs: threads hot-waiting under load contend for
-        # the GIL, and the unlucky ones starve (bench_concurrency.py, wrk
-        # -c128: p99 74-125 ms hot-waiting on every worker, 9-12 ms without).
+        # rather than paying a hand-over to the loop and back; not under
+        # load (HOT_BUSY_MAX).
         try:
             n = reader.fill_within(HOT_WAIT)
         except TimeoutError:
