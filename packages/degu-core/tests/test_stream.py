@@ -275,3 +275,34 @@ def test_ObjectStream_recv_within_is_a_budgeted_recv() -> None:
     assert stream.recv_within(memoryview(bytearray(10)), 0.5) == 3
     with pytest.raises(ValueError, match="need 0 <= received <= 2"):
         stream.recv_within(memoryview(bytearray(2)), 0.5)
+
+
+def test_TLSStream_recv_within_waits_at_most_seconds() -> None:
+    from degu._sslctx import build_client_sslctx, build_server_sslctx
+    from degu._stream import TLSStream
+    from degu._temppki import TempPKI
+
+    pki = TempPKI()
+    a, b = socket.socketpair()
+    server_ctx = build_server_sslctx(pki.server_sslconfig)
+    client_ctx = build_client_sslctx(pki.client_sslconfig)
+    with server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False) as s:
+        c = client_ctx.wrap_socket(b, do_handshake_on_connect=False)
+        with c:
+            thread = threading.Thread(target=c.do_handshake)
+            thread.start()
+            s.do_handshake()
+            thread.join(5)
+            stream = TLSStream(s)
+            buf = memoryview(bytearray(100))
+            start = monotonic()
+            with pytest.raises(TimeoutError, match="^timed out$"):
+                stream.recv_within(buf, 0.2)
+            assert 0.15 <= monotonic() - start < 2
+            c.sendall(b"onetwo")  # one record
+            assert stream.recv_within(buf[:3], 1) == 3
+            # The rest is decrypted, in the TLS layer: no wait for the kernel.
+            start = monotonic()
+            assert stream.recv_within(buf[3:6], 5) == 3
+            assert monotonic() - start < 2
+            assert bytes(buf[:6]) == b"onetwo"
