@@ -186,8 +186,8 @@ def main() -> None:
             line = f"{name:8} {conns:5} {rate:10.0f} {p99 * 1000:8.2f}ms"
             if name != "uvicorn" and base:
                 # Ratios to the uvicorn run of the same round: median, min-max.
-                rates = [r[0] / b[0] for r, b in zip(runs, base)]
-                p99s = [r[1] / b[1] for r, b in zip(runs, base)]
+                rates = [r[0] / b[0] for r, b in zip(runs, base, strict=True)]
+                p99s = [r[1] / b[1] for r, b in zip(runs, base, strict=True)]
                 rate_target = ">= 0.7x" if conns == 32 else ">= 1.8x"
                 line += (
                     f"  {statistics.median(rates):5.2f}x rate "

@@ -228,7 +228,9 @@ def ping_pong_table() -> list[str]:
             for label, _, _ in kinds:
                 rate = statistics.median(rates[label])
                 # Each round's ratio to the raw run next to it; median and spread.
-                ratios = [r / b for r, b in zip(rates[label], rates["raw"])]
+                ratios = [
+                    r / b for r, b in zip(rates[label], rates["raw"], strict=True)
+                ]
                 rows.append(
                     f"{fam_name:5} {name:11} {label:20} {rate:10.0f}/s "
                     f"{statistics.median(ratios):7.1%} {spread(ratios)}  "
@@ -286,7 +288,10 @@ def stream_table() -> list[str]:
     for way in ("up", "down"):
         base = statistics.median(results[f"raw {way}"])
         ours = statistics.median(results[f"degu {way}"])
-        ratios = [d / r for d, r in zip(results[f"degu {way}"], results[f"raw {way}"])]
+        ratios = [
+            d / r
+            for d, r in zip(results[f"degu {way}"], results[f"raw {way}"], strict=True)
+        ]
         rows.append(
             f"64 MiB {way:5} raw {base / 2**20:8.0f} MiB/s  "
             f"degu {ours / 2**20:8.0f} MiB/s {statistics.median(ratios):7.1%} "

@@ -286,7 +286,9 @@ def test_TLSStream_recv_within_waits_at_most_seconds() -> None:
     a, b = socket.socketpair()
     server_ctx = build_server_sslctx(pki.server_sslconfig)
     client_ctx = build_client_sslctx(pki.client_sslconfig)
-    with server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False) as s:
+    with server_ctx.wrap_socket(
+        a, server_side=True, do_handshake_on_connect=False
+    ) as s:
         c = client_ctx.wrap_socket(b, do_handshake_on_connect=False)
         with c:
             thread = threading.Thread(target=c.do_handshake)

@@ -206,12 +206,9 @@ class ServerLoop:
 
     def _step(self, timeout: float | None) -> None:
         assert self._ep is not None
-        if timeout is None:
-            timeout = -1.0
-        else:
-            # epoll counts whole milliseconds: round up, or a deadline less
-            # than 1 ms away would be polled for in a busy loop.
-            timeout = math.ceil(timeout * 1e3) * 1e-3
+        # epoll counts whole milliseconds: round up, or a deadline less than
+        # 1 ms away would be polled for in a busy loop.
+        timeout = -1.0 if timeout is None else math.ceil(timeout * 1e3) * 1e-3
         watched = self._watched
         for fd, _mask in self._ep.poll(timeout):
             # Looked up now: an earlier event of this batch may have closed
