@@ -47,7 +47,8 @@ TEST_TOOLS = [
 # Optional peers a distribution's tests exercise when present (skipped otherwise).
 TEST_EXTRAS: dict[str, list[str]] = {
     # requests: TempPKI certificates verify in a client that checks host names.
-    "degu-core": ["requests"],
+    # mypy: test_typing checks programs using degu-core with mypy --strict.
+    "degu-core": ["requests", "mypy"],
     "degu-controller": ["uvloop"],
 }
 # Pinned in one file that the docs host (.readthedocs.yaml) installs too.
@@ -138,7 +139,7 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, and mypy --strict on the three src trees."""
+    """ruff, mypy --strict on the three src trees, and the repository rules."""
     # pytest: the opt-in pytest plugins of degu-core and degu-controller use it.
     session.install("ruff", "mypy", "pytest")
     # Editable installs let mypy follow imports across the namespace portions
@@ -147,6 +148,8 @@ def lint(session: nox.Session) -> None:
         session.install("-e", str(ROOT / "packages" / package))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # Comments cite RFCs and docs pages, never a document outside the repository.
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_repository.py")
     for package in PACKAGES:
         # One src tree at a time: each is a namespace portion (not `-p degu`).
         src = f"packages/{package}/src"

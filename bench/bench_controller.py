@@ -2,7 +2,7 @@
 
 Baselines, measured in the same run:
 
-* ``classic``: a minimal controller of the seed's classic design, modelled
+* ``classic``: a minimal controller of the classic design, modelled
   here (thread + ``run_until_complete(create_server)`` + ready event +
   ``loop.stop()``): what most hand-written test controllers look like;
 * ``bare``: the least any thread-run server costs (thread start, new loop,

@@ -1,4 +1,4 @@
-"""Idle, slow and hostile peers against degu.server (issue 11, "How we will know").
+"""Idle, slow and hostile peers against degu.server (docs/explanation/connections.rst).
 
 Run: python bench/bench_peers.py [idle] [slow] [chunked] [preamble]
 (bounded: about a minute and a half; no argument runs every section)

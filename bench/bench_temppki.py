@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from degu.misc import TempPKI
 
-#: Seconds the default TempPKI() may take (median).
+#: Seconds the default TempPKI() may take (median; bench/README.md).
 TARGET = 0.1
 
 

@@ -28,12 +28,13 @@ MODULES = (
     "degu.misc",
     "degu.applib",
     "degu.util",
+    "degu.typehints",
     "degu.controller",
     "degu.pytest_plugin",
     "degu.controller.pytest_plugin",
 )
 
-# Public beyond __all__, as the SPEC names them.
+# Public beyond __all__, as the reference pages name them.
 EXTRA_PUBLIC = {
     "degu.server": ("build_server_sslctx",),
     "degu.client": ("build_client_sslctx",),

@@ -51,7 +51,7 @@ class GreetingApp:
         # The handshake already proved the client holds the key of a
         # certificate our client CA signed; now decide whether this
         # particular device may talk to us. Keys added by on_connect start
-        # with '_' (SPEC §3.4).
+        # with '_' (docs/reference/server.rst).
         session.store["_peer_id"] = peer_id(sock)
         return session.store["_peer_id"] in self.allowed_ids
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tomllib
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "packages"
@@ -294,6 +297,82 @@ def test_every_wheel_names_its_urls_status_and_typing(
     classifiers = meta.get_all("Classifier")  # type: ignore[attr-defined]
     assert "Typing :: Typed" in classifiers
     assert any(c.startswith("Development Status :: ") for c in classifiers)
+
+
+# --- degu-embed rests on degu-core's private process interface --------------
+
+
+def _core_requirement(requirements: list[str]) -> Requirement:
+    found = [Requirement(r) for r in requirements]
+    (core,) = [r for r in found if r.name == "degu-core"]
+    return core
+
+
+def _assert_one_series(core: Requirement, version: Version) -> None:
+    """*core* admits *version* and nothing outside its minor release series."""
+    assert core.specifier.contains(version), (str(core), str(version))
+    series = (version.major, version.minor)
+    next_series = Version(f"{series[0]}.{series[1] + 1}.0")
+    assert not core.specifier.contains(next_series), str(core)
+    assert not core.specifier.contains(Version(f"{series[0] + 1}.0.0")), str(core)
+    if series[1]:
+        earlier = Version(f"{series[0]}.{series[1] - 1}.99")
+        assert not core.specifier.contains(earlier), str(core)
+
+
+def _project(dist: str) -> dict[str, object]:
+    text = (PACKAGES / dist / "pyproject.toml").read_text()
+    project: dict[str, object] = tomllib.loads(text)["project"]
+    return project
+
+
+def test_embed_pins_core_to_the_series_of_the_core_beside_it() -> None:
+    """degu-embed imports degu._lifetime and degu._processes (private to
+    degu-core), so it names exactly the degu-core series it was built with."""
+    core = _core_requirement(_project("degu-embed")["dependencies"])  # type: ignore[arg-type]
+    _assert_one_series(core, Version(str(_project("degu-core")["version"])))
+
+
+def test_the_series_check_refuses_an_open_or_a_wrong_pin() -> None:
+    version = Version("0.3.0")
+    _assert_one_series(Requirement("degu-core>=0.3.0,<0.4"), version)
+    for loose in ("degu-core>=0.2", "degu-core>=0.2,<0.4", "degu-core<1"):
+        with pytest.raises(AssertionError):
+            _assert_one_series(Requirement(loose), version)
+    with pytest.raises(AssertionError):
+        _assert_one_series(Requirement("degu-core>=0.4,<0.5"), version)
+
+
+def test_embed_wheel_requires_the_core_wheel_series(dist_dir: Path) -> None:
+    embed, _ = _metadata(dist_dir, "degu-embed")
+    core_meta, _ = _metadata(dist_dir, "degu-core")
+    core = _core_requirement(embed.get_all("Requires-Dist"))  # type: ignore[attr-defined]
+    _assert_one_series(core, Version(core_meta["Version"]))  # type: ignore[index]
+
+
+def test_embed_and_core_share_one_lifetime_mixin(dist_dir: Path, make_venv) -> None:
+    """EmbeddedServer and TempServer stop their process the same way, once."""
+    python = make_venv()
+    _install_wheels(python, dist_dir, "degu-embed")
+    code = (
+        "import degu, degu._lifetime as lt, degu.misc as misc\n"
+        "owner = lt.ServerProcessOwner\n"
+        "assert issubclass(degu.EmbeddedServer, owner)\n"
+        "assert issubclass(degu.EmbeddedSSLServer, owner)\n"
+        "assert issubclass(misc.TempServer, owner)\n"
+        "assert degu.START_TIMEOUT is lt.START_TIMEOUT\n"
+        "for cls in (degu.EmbeddedServer, misc.TempServer):\n"
+        "    for name in ('terminate', '__del__', '__enter__', '__exit__'):\n"
+        "        assert name not in vars(cls), (cls, name)\n"
+    )
+    proc = subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=python.parent,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 # --- every distribution type-checks when installed alone ---------------------

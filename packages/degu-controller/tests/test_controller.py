@@ -1,4 +1,4 @@
-"""Tests for degu.controller.Controller (SPEC §13, §14 item 4).
+"""Tests for degu.controller.Controller.
 
 Every test talks to the controlled server over real loopback sockets and
 checks what is left behind: "nothing listening" means a connection attempt
@@ -126,7 +126,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     new.close()
 
 
-# ---- the seed's surface ---------------------------------------------------
+# ---- the classic controller's surface ------------------------------------
 
 
 def test_Controller_is_abstract() -> None:
@@ -331,7 +331,9 @@ def test_Controller_start_rejects_a_closed_given_loop() -> None:
         c.start()
 
 
-def test_Controller_uvloop(wait_thread_baseline: Check) -> None:
+def test_Controller_runs_and_restarts_on_a_uvloop_loop(
+    wait_thread_baseline: Check,
+) -> None:
     uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed")
     given = uvloop.new_event_loop()
     try:

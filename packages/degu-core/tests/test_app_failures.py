@@ -1,6 +1,6 @@
 """Apps that fail or return invalid responses, seen through a strict parser.
 
-SPEC §14 items 10 and 13: a failure found before the first response byte is
+docs/reference/server.rst (Error responses): a failure found before the first response byte is
 answered with exactly a 500 and a close; a failure found while streaming can
 only close the connection, and then the peer must be able to tell that the
 message is incomplete.  Every byte the server sends is fed to

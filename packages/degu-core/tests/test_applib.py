@@ -1,4 +1,4 @@
-"""Tests for degu.applib: AllowedMethods, MethodFilter, Router (SPEC §10)."""
+"""Tests for degu.applib: AllowedMethods, MethodFilter, Router."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_module_all() -> None:
     assert applib.FilesApp.__module__.startswith("degu.")
 
 
-def test_AllowedMethods() -> None:
+def test_AllowedMethods_allows_only_its_known_methods() -> None:
     am = applib.AllowedMethods("GET", "HEAD")
     assert am.methods == ("GET", "HEAD")
     assert repr(am) == "AllowedMethods('GET', 'HEAD')"
@@ -128,7 +128,7 @@ def test_Router_validates_appmap() -> None:
 
 
 def test_Router_names_the_offending_key_in_a_nested_appmap() -> None:
-    # SPEC §10: the message is 'appmap[{key!r}]: value not callable: ...'
+    # docs/reference/applib.rst: the message is 'appmap[{key!r}]: value not callable: ...'
     # with the key whose value is bad, at whatever depth it sits.
     with pytest.raises(TypeError) as e:
         applib.Router({"a": {None: 17}})
@@ -152,7 +152,7 @@ def test_Router_depth_limit_edges() -> None:
     assert str(e.value) == "Router: max appmap depth 10 exceeded"
 
 
-def test_Router_routes() -> None:
+def test_Router_routes_by_segment_and_answers_410_for_unknown_paths() -> None:
     def leaf(name: str) -> Any:
         def app(session: Any, request: Any, api: Any) -> Any:
             return (200, "OK", {}, f"{name} {request.mount} {request.path}".encode())

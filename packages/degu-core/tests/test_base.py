@@ -31,7 +31,7 @@ class Sink:
         return len(buf)
 
 
-def test_Body_read_states() -> None:
+def test_Body_read_moves_from_ready_to_started_to_consumed() -> None:
     body = Body(io.BytesIO(b"hello"), 5)
     assert (body.state, body.chunked, repr(body)) == (0, False, "Body(<rfile>, 5)")
     assert body.read(2) == b"he" and body.state == 1
@@ -44,15 +44,21 @@ def test_Body_read_states() -> None:
     assert body.read(1) == b"" and body.state == 2
 
 
-def test_Body_errors() -> None:
+def test_Body_refuses_a_negative_content_length() -> None:
     with pytest.raises(
         ValueError, match=f"^need 0 <= content_length <= {MAX_LENGTH}; got -1$"
     ):
         Body(io.BytesIO(), -1)
+
+
+def test_Body_needs_a_callable_readinto_on_rfile() -> None:
     with pytest.raises(TypeError, match=r"^rfile.readinto\(\) is not callable$"):
         Body(type("R", (), {"readinto": 1})(), 0)
     with pytest.raises(AttributeError):
         Body(object(), 0)
+
+
+def test_Body_short_rfile_is_an_error_and_the_body_unusable_after() -> None:
     body = Body(io.BytesIO(b"abc"), 5)
     with pytest.raises(ValueError) as info:
         body.read()
@@ -60,6 +66,9 @@ def test_Body_errors() -> None:
     assert body.state == 3
     with pytest.raises(ValueError, match="^Body.state == BODY_ERROR, cannot be used$"):
         body.read()
+
+
+def test_Body_read_all_refuses_more_than_MAX_IO_SIZE_before_reading() -> None:
     big = Body(io.BytesIO(), MAX_IO_SIZE + 1)
     with pytest.raises(ValueError) as info:
         big.read()
@@ -68,6 +77,10 @@ def test_Body_errors() -> None:
         == f"would exceed max read size: {MAX_IO_SIZE + 1} > {MAX_IO_SIZE}"
     )
     assert big.state == 0
+
+
+def test_Body_read_refuses_a_size_over_MAX_IO_SIZE() -> None:
+    big = Body(io.BytesIO(), MAX_IO_SIZE + 1)
     with pytest.raises(
         ValueError, match=f"^need 0 <= size <= {MAX_IO_SIZE}; got {MAX_IO_SIZE + 1}$"
     ):
@@ -91,7 +104,7 @@ def test_Body_iter_and_write_to() -> None:
     assert body.write_to(sink) == len(data) and bytes(sink.data) == data
 
 
-def test_ChunkedBody() -> None:
+def test_ChunkedBody_reads_iterates_writes_and_refuses_bad_framing() -> None:
     src = b"5\r\nhello\r\n5;foo=bar\r\nworld\r\n0\r\n\r\n"
     body = ChunkedBody(io.BytesIO(src))
     assert repr(body) == "ChunkedBody(<rfile>)" and body.chunked
@@ -109,7 +122,7 @@ def test_ChunkedBody() -> None:
     assert bad.state == 3
 
 
-def test_BodyIter() -> None:
+def test_BodyIter_writes_exactly_content_length_bytes_of_bytes_items() -> None:
     sink = Sink()
     assert BodyIter([b"ab", b"", b"c"], 3).write_to(sink) == 3
     over = BodyIter([b"ab", b"cd"], 3)
@@ -129,7 +142,7 @@ def test_BodyIter() -> None:
         used.write_to(Sink())
 
 
-def test_ChunkedBodyIter() -> None:
+def test_ChunkedBodyIter_writes_chunks_ending_with_one_empty_chunk() -> None:
     sink = Sink()
     ChunkedBodyIter([(None, b"a"), (("k", "v"), b"")]).write_to(sink)
     assert bytes(sink.data) == b"1\r\na\r\n0;k=v\r\n\r\n"
@@ -141,7 +154,7 @@ def test_ChunkedBodyIter() -> None:
         ChunkedBodyIter([(None, b"x")]).write_to(Sink())
 
 
-def test_Range_and_ContentRange() -> None:
+def test_Range_and_ContentRange_print_compare_and_check_bounds() -> None:
     r = Range(0, 500)
     assert (str(r), repr(r)) == ("bytes=0-499", "Range(0, 500)")
     assert r == Range(0, 500) and r == "bytes=0-499" and r != Range(0, 499)
@@ -220,7 +233,7 @@ def test_Range_clamps_a_stop_past_the_end() -> None:
     assert Range(0, 100).content_range(5) == ContentRange(0, 5, 5)
 
 
-def test_ContentRange_content_length() -> None:
+def test_ContentRange_content_length_is_stop_minus_start() -> None:
     assert ContentRange(3, 10, 20).content_length == 7
 
 
@@ -236,7 +249,7 @@ def test_Request_accepts_OPTIONS_and_PATCH(method: str) -> None:
     assert Request(method, "/", {}, None, [], [], None).method == method
 
 
-def test_Request() -> None:
+def test_Request_is_read_only_and_shift_path_moves_one_segment() -> None:
     r = Request("GET", "/foo/bar?x", {}, None, [], ["foo", "bar"], "x")
     assert repr(r) == (
         "Request(method='GET', uri='/foo/bar?x', headers={}, body=None, "
@@ -257,7 +270,7 @@ def test_Request() -> None:
         Request("GET", "/", {}, None, [], (), None)  # type: ignore[arg-type]
 
 
-def test_Session() -> None:
+def test_Session_prints_its_address_and_validates_its_arguments() -> None:
     s = Session(("127.0.0.1", 5))
     assert (s.max_requests, s.requests, s.closed, s.message) == (500, 0, False, None)
     assert s.store is s.store and str(s) == "('127.0.0.1', 5)"
@@ -277,7 +290,7 @@ def test_Session() -> None:
 
 
 def test_ChunkedBody_read_total_edge() -> None:
-    # SPEC §2.6: read() joins at most MAX_IO_SIZE bytes; one more is an error.
+    # docs/reference/base.rst: read() joins at most MAX_IO_SIZE bytes; one more is an error.
     half = MAX_IO_SIZE // 2
 
     def chunked(*sizes: int) -> io.BytesIO:
@@ -296,7 +309,7 @@ def test_ChunkedBody_read_total_edge() -> None:
 
 
 def test_content_length_edge_for_Body_and_BodyIter() -> None:
-    # SPEC §2.5/§2.7: 0 <= content_length <= MAX_LENGTH, exact int.
+    # docs/reference/base.rst: 0 <= content_length <= MAX_LENGTH, exact int.
     assert Body(io.BytesIO(), MAX_LENGTH).content_length == MAX_LENGTH
     assert BodyIter([], MAX_LENGTH).content_length == MAX_LENGTH
     for cls, first in ((Body, io.BytesIO()), (BodyIter, [])):

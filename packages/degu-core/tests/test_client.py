@@ -26,14 +26,14 @@ def test_client_and_server_reexport_base_objects() -> None:
 
 
 def test_server_and_client_all_follow_the_spec_order() -> None:
-    # SPEC §4 and §5 give __all__ exactly.
+    # docs/reference/client.rst gives __all__ exactly.
     assert server.__all__ == ("Server", "SSLServer", "Session", "Request")
     assert client.__all__ == ("Client", "SSLClient", "Connection", "Response")
 
 
 def test_Connection_request_headers_must_be_an_exact_dict(fake_socket: Any) -> None:
-    # SPEC §1.8: headers is an exact dict (TYPE_ERROR), whatever the body and
-    # base headers; from step 5 on the failure closes the connection (§5.4).
+    # docs/explanation/wire.rst: headers is an exact dict (TYPE_ERROR),
+    # whatever the body and base headers.
     for headers, body, base_headers in [
         (None, b"x", None),
         ([], b"x", None),
@@ -51,7 +51,7 @@ def test_Connection_request_headers_must_be_an_exact_dict(fake_socket: Any) -> N
 
 
 def test_Connection_methods_take_positional_arguments_only(fake_socket: Any) -> None:
-    # SPEC §5.4: request() and its shortcuts take positional arguments only.
+    # docs/reference/client.rst: request() and its shortcuts take positional arguments only.
     conn = Connection(fake_socket(b""), None)
     calls = [
         lambda: conn.request("GET", "/", headers={}, body=None),
@@ -69,8 +69,8 @@ def test_Connection_methods_take_positional_arguments_only(fake_socket: Any) -> 
 
 
 def test_Connection_refuses_a_used_body_before_sending(fake_socket: Any) -> None:
-    # SPEC §2.4: write_to() needs READY; checked before the preamble goes out
-    # so the server never sees a request cut short (SPEC §14 item 13 spirit).
+    # docs/reference/base.rst: write_to() needs READY; checked before the preamble goes out
+    # so the server never sees a request cut short.
     from degu.base import BodyIter
 
     body = BodyIter([b"ab"], 2)
@@ -99,7 +99,7 @@ def test_Client_default_host_and_base_headers() -> None:
     assert repr(Client(b"\x00abc")) == "Client(b'\\x00abc')"
 
 
-def test_Client_validation() -> None:
+def test_Client_refuses_bad_addresses_and_options() -> None:
     with pytest.raises(
         ValueError, match=r"^address: must have 2 or 4 items; got \('a',\)$"
     ):

@@ -1,4 +1,4 @@
-"""Tests for degu.applib.FilesApp: the confined static file server (SPEC §10)."""
+"""Tests for degu.applib.FilesApp: the confined static file server."""
 
 from __future__ import annotations
 

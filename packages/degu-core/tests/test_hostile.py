@@ -1,14 +1,14 @@
 """A corpus of hostile requests, each sent raw over a real socket.
 
 Every case names where it comes from (an RFC 9112 section or a public
-advisory) and the exact answer SPEC §14 item 10 prescribes: a bare status
+advisory) and the exact answer docs/reference/server.rst (Error responses) prescribes: a bare status
 line, ``connection: close`` and ``content-length: 0``, then the server closes
 the connection, the app is never called, and the same server goes on serving
 a good request on a new connection.
 
 Chunked-body violations are found only while the app reads the body, so they
 have a table of their own: the read fails, nothing is written, and the
-connection is closed (SPEC §1.6, §2.4).
+connection is closed (docs/reference/base.rst, Body states).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      400, "RFC 9112 §6.1 (TE.CL smuggling), §6.3 item 3"),
     ("duplicate-cl-same",
      b"PUT / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-     400, "RFC 9112 §6.3 item 5; RFC 9110 §8.6 (SPEC §14 item 13)"),
+     400, "RFC 9112 §6.3 item 5; RFC 9110 §8.6"),
     ("duplicate-cl-differ",
      b"PUT / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 13\r\n\r\nabc",
      400, "RFC 9112 §6.3 item 5"),
@@ -119,34 +119,34 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("cl-minus-sign", b"PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
      400, "RFC 9110 §8.6 (1*DIGIT)"),
     ("cl-leading-space", b"PUT / HTTP/1.1\r\nContent-Length:  3\r\n\r\nabc",
-     400, "RFC 9112 §5.1 OWS; SPEC §1.5 (exactly one space)"),
+     400, "RFC 9112 §5.1 OWS; docs/explanation/limits.rst (exactly one space)"),
     ("cl-trailing-space", b"PUT / HTTP/1.1\r\nContent-Length: 3 \r\n\r\nabc",
-     400, "RFC 9112 §5.1 OWS; SPEC §1.5"),
+     400, "RFC 9112 §5.1 OWS; docs/explanation/limits.rst"),
     ("cl-leading-zero", b"PUT / HTTP/1.1\r\nContent-Length: 03\r\n\r\nabc",
-     400, "SPEC §1.5 (no leading zero); octal/decimal confusion"),
+     400, "docs/explanation/limits.rst (no leading zero); octal/decimal confusion"),
     ("cl-hex", b"PUT / HTTP/1.1\r\nContent-Length: 0x3\r\n\r\nabc",
      400, "RFC 9110 §8.6 (1*DIGIT)"),
     ("cl-empty-value", b"PUT / HTTP/1.1\r\nContent-Length: \r\n\r\n",
      400, "RFC 9110 §8.6"),
     ("cl-17-digits", b"PUT / HTTP/1.1\r\nContent-Length: 10000000000000000\r\n\r\n",
-     413, "SPEC §0.2 MAX_CL_LEN=16, §14 item 10; RFC 9110 §15.5.14"),
+     413, "docs/explanation/limits.rst (16 digits); RFC 9110 §15.5.14"),
     ("cl-40-digits", b"PUT / HTTP/1.1\r\nContent-Length: " + b"9" * 40 + b"\r\n\r\n",
      413, "RFC 9110 §8.6 (anticipate large numerals, prevent overflow)"),
     ("te-chunked-identity",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
-     400, "RFC 9112 §6.3 item 4 (chunked must be final); SPEC §1.5"),
+     400, "RFC 9112 §6.3 item 4 (chunked must be final); docs/explanation/limits.rst"),
     ("te-identity-chunked",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
-     400, "RFC 9112 §6.1 (identity removed); SPEC §1.5"),
+     400, "RFC 9112 §6.1 (identity removed); docs/explanation/limits.rst"),
     ("te-capitalised",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
-     400, "SPEC §1.5 (exactly 'chunked'); PortSwigger TE.TE obfuscation"),
+     400, "docs/explanation/limits.rst (exactly 'chunked'); PortSwigger TE.TE obfuscation"),
     ("te-gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
      400, "RFC 9112 §6.3 item 4; only chunked is supported"),
     ("te-duplicate",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
      b"\r\n0\r\n\r\n",
-     400, "RFC 9112 §6.1 TE.TE obfuscation; SPEC §14 item 13"),
+     400, "RFC 9112 §6.1 TE.TE obfuscation"),
     ("te-leading-cr",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: \rchunked\r\n\r\n0\r\n\r\n",
      400, "CVE-2022-1705 (Go net/http, golang/go#53188)"),
@@ -155,15 +155,15 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      400, "CVE-2019-18277 (HAProxy)"),
     ("te-tab-after",
      b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n",
-     400, "RFC 9112 §5.1 OWS; SPEC §1.2 (no TAB)"),
+     400, "RFC 9112 §5.1 OWS; docs/explanation/limits.rst (no TAB)"),
     ("te-on-get", b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-     400, "RFC 9110 §9.3.1 (GET body has no semantics); SPEC §1.6"),
+     400, "RFC 9110 §9.3.1 (GET body has no semantics); docs/explanation/limits.rst"),
     ("cl-on-get", b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-     400, "RFC 9110 §9.3.1; SPEC §1.6"),
+     400, "RFC 9110 §9.3.1; docs/explanation/limits.rst"),
     ("cl-zero-on-head", b"HEAD / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-     400, "SPEC §1.6 (any CL on HEAD)"),
+     400, "docs/explanation/limits.rst (any CL on HEAD)"),
     ("cl-on-delete", b"DELETE / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
-     400, "SPEC §1.6"),
+     400, "docs/explanation/limits.rst"),
     # --- header field syntax (RFC 9112 §5) ---
     ("space-before-colon-te",
      b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
@@ -180,11 +180,11 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
      400, "RFC 9112 §5.2; CVE-2022-32215 (llhttp multi-line TE)"),
     ("no-space-after-colon", b"GET / HTTP/1.1\r\nHost:x\r\n\r\n",
-     400, "SPEC §1.5 (exactly ': ')"),
+     400, "docs/explanation/limits.rst (exactly ': ')"),
     ("no-colon", b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400, "RFC 9112 §5"),
     ("empty-name", b"GET / HTTP/1.1\r\n: x\r\n\r\n", 400, "RFC 9110 §5.1 (token)"),
     ("empty-value", b"GET / HTTP/1.1\r\nX: \r\n\r\n",
-     400, "SPEC §1.2 (value >= 1 byte)"),
+     400, "docs/explanation/limits.rst (value >= 1 byte)"),
     ("padded-value-leading", b"GET / HTTP/1.1\r\nX:  v\r\n\r\n",
      400, "RFC 9112 §5.1 OWS (a stripping proxy reads 'v')"),
     ("padded-value-trailing", b"GET / HTTP/1.1\r\nX: v \r\n\r\n",
@@ -209,11 +209,11 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("esc-in-value", b"GET / HTTP/1.1\r\nX: \x1b[31m\r\n\r\n",
      400, "RFC 9110 §5.5 (CTL; terminal injection into logs)"),
     ("high-bit-value", b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n",
-     400, "RFC 9110 §5.5 obs-text; SPEC §1.2"),
+     400, "RFC 9110 §5.5 obs-text; docs/explanation/limits.rst"),
     ("underscore-name", b"GET / HTTP/1.1\r\nX_Forwarded_For: a\r\n\r\n",
-     400, "SPEC §1.2 (names A-Za-z0-9-); header spoofing via '_' normalisation"),
+     400, "docs/explanation/limits.rst (names A-Za-z0-9-); header spoofing via '_' normalisation"),
     ("header-name-33", b"GET / HTTP/1.1\r\n" + b"n" * 33 + b": v\r\n\r\n",
-     400, "SPEC §0.2 SCRATCH_LEN=32"),
+     400, "docs/explanation/limits.rst SCRATCH_LEN=32"),
     ("range-multi-bad-part", b"GET / HTTP/1.1\r\nRange: bytes=0-1,4-3\r\n\r\n",
      400, "RFC 9110 §14.1.1 (every range-spec valid)"),
     ("range-empty-part", b"GET / HTTP/1.1\r\nRange: bytes=0-1,,3-4\r\n\r\n",
@@ -224,7 +224,7 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      400, "RFC 9110 §14.1.1"),
     ("range-with-cl",
      b"PUT / HTTP/1.1\r\nRange: bytes=0-1\r\nContent-Length: 1\r\n\r\nx",
-     400, "SPEC §1.5 combination rules"),
+     400, "docs/explanation/limits.rst combination rules"),
     ("content-range-in-request",
      b"PUT / HTTP/1.1\r\nContent-Range: bytes 0-0/1\r\nContent-Length: 1\r\n\r\nx",
      400, "RFC 9110 §14.4 (PUT with Content-Range: MUST 400)"),
@@ -233,10 +233,10 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("space-in-uri", b"GET /a b HTTP/1.1\r\n\r\n", 400, "RFC 9112 §3 (one SP each)"),
     ("tab-separator", b"GET\t/ HTTP/1.1\r\n\r\n", 400, "RFC 9112 §3 (SP only)"),
     ("double-space", b"GET  / HTTP/1.1\r\n\r\n", 501,
-     "RFC 9112 §3; SPEC §1.3 (method is all before ' /': 'GET ' is unknown)"),
+     "RFC 9112 §3; docs/explanation/limits.rst (method is all before ' /': 'GET ' is unknown)"),
     ("crlf-in-uri", b"GET /a\rb HTTP/1.1\r\n\r\n", 400, "RFC 9112 §2.2 bare CR"),
     ("dotdot", b"GET /a/../etc/passwd HTTP/1.1\r\n\r\n",
-     400, "path traversal; SPEC §1.3"),
+     400, "path traversal; docs/explanation/limits.rst"),
     ("percent-in-path", b"GET /%2e%2e/x HTTP/1.1\r\n\r\n",
      400, "encoded traversal: a segment decoding to '..'; RFC 3986 §2.1"),
     ("percent-dotdot-upper", b"GET /a/%2E%2E/x HTTP/1.1\r\n\r\n",
@@ -267,7 +267,7 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("backslash-in-path", b"GET /a\\b HTTP/1.1\r\n\r\n",
      400, "RFC 3986 §3.3 (not a pchar); Windows-style traversal"),
     ("quote-in-path", b'GET /a"b HTTP/1.1\r\n\r\n', 400, "RFC 3986 §3.3"),
-    ("double-slash", b"GET //evil HTTP/1.1\r\n\r\n", 400, "SPEC §1.3"),
+    ("double-slash", b"GET //evil HTTP/1.1\r\n\r\n", 400, "docs/explanation/limits.rst"),
     ("fragment", b"GET /a#b HTTP/1.1\r\n\r\n", 400, "RFC 9112 §3.2 (no fragment)"),
     ("absolute-form", b"GET http://example.com/ HTTP/1.1\r\n\r\n",
      400, "RFC 9112 §3.2.2 (absolute-form: Degu is no proxy)"),
@@ -275,9 +275,9 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      400, "RFC 9112 §3.2.3"),
     ("asterisk-form", b"OPTIONS * HTTP/1.1\r\n\r\n", 400, "RFC 9112 §3.2.4"),
     ("empty-line-first", b"\r\n\r\n", 400, "RFC 9112 §2.2"),
-    ("short-line", b"GET / HTTP/1\r\n\r\n", 400, "SPEC §1.3 (>= 14 bytes)"),
+    ("short-line", b"GET / HTTP/1\r\n\r\n", 400, "docs/explanation/limits.rst (>= 14 bytes)"),
     ("http-1.0", b"GET / HTTP/1.0\r\n\r\n",
-     505, "RFC 9110 §15.6.6; SPEC §1 (no HTTP/1.0)"),
+     505, "RFC 9110 §15.6.6; docs/explanation/limits.rst (only HTTP/1.1)"),
     ("http-0.9-style", b"GET / HTTP/0.9\r\n\r\n", 505, "RFC 9110 §15.6.6"),
     ("http-1.10", b"GET / HTTP/1.10\r\n\r\n",
      505, "RFC 9112 §2.3 (HTTP-version grammar)"),
@@ -299,12 +299,12 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      501, "RFC 9110 §9.1 (case-sensitive)"),
     ("binary-method", b"\x16\x03\x01 / HTTP/1.1\r\n\r\n",
      501, "TLS bytes sent to plain HTTP"),
-    # --- size limits (SPEC §0.2, RFC 9112 §2.3 / RFC 6585 §5) ---
+    # --- size limits (docs/explanation/limits.rst, RFC 9112 §2.3 / RFC 6585 §5) ---
     ("preamble-32769", preamble_of_size(BUF_LEN + 1),
-     431, "SPEC §0.2 BUF_LEN; RFC 6585 §5"),
+     431, "docs/explanation/limits.rst BUF_LEN; RFC 6585 §5"),
     ("preamble-1mib", preamble_of_size(1 << 20), 431, "RFC 6585 §5 (slowloris-size)"),
     ("many-headers", many_headers(BUF_LEN + 1), 431,
-     "RFC 6585 §5; header-count DoS (bounded by BUF_LEN, SPEC §0.2)"),
+     "RFC 6585 §5; header-count DoS (docs/explanation/limits.rst)"),
     ("headers-101", n_headers(MAX_INCOMING_HEADERS + 1), 431,
      "RFC 6585 §5; header-count DoS (docs/explanation/limits.rst)"),
     ("no-terminator-eof", b"GET / HTTP/1.1\r\nHost: a\r\n", 400,
@@ -434,7 +434,7 @@ def test_huge_but_legal_content_length_reaches_the_app(live_server: Any) -> None
     live = live_server(("127.0.0.1", 0), app, timeout=5)
     raw = b"PUT / HTTP/1.1\r\nContent-Length: 9999999999999999\r\n\r\nx"
     reply = exchange(live.address, raw, half_close=True)
-    # SPEC §3.2: a body not consumed is an invalid response (§14 item 10).
+    # A body not consumed is an invalid response (docs/explanation/rgi.rst).
     assert reply == (
         b"HTTP/1.1 500 Internal Server Error\r\n"
         b"connection: close\r\ncontent-length: 0\r\n\r\n"
@@ -446,9 +446,9 @@ def test_huge_but_legal_content_length_reaches_the_app(live_server: Any) -> None
 CHUNK_CORPUS: list[tuple[str, bytes, str]] = [
     ("size-hex-overflow", b"f" * 17 + b"\r\n",
      "CVE-2013-2028 (nginx chunk-size overflow)"),
-    ("size-8-digits", b"10000000\r\n" + b"x" * 64, "SPEC §1.7 (1-7 hex digits)"),
-    ("size-over-max-io", b"1000001\r\n", "SPEC §1.7 (<= MAX_IO_SIZE)"),
-    ("size-leading-zero", b"05\r\nhello\r\n0\r\n\r\n", "SPEC §1.7 (no leading zero)"),
+    ("size-8-digits", b"10000000\r\n" + b"x" * 64, "docs/explanation/limits.rst (1-7 hex digits)"),
+    ("size-over-max-io", b"1000001\r\n", "docs/explanation/limits.rst (<= MAX_IO_SIZE)"),
+    ("size-leading-zero", b"05\r\nhello\r\n0\r\n\r\n", "docs/explanation/limits.rst (no leading zero)"),
     ("size-0x", b"0x5\r\nhello\r\n0\r\n\r\n", "RFC 9112 §7.1 (chunk-size = 1*HEXDIG)"),
     ("size-negative", b"-5\r\nhello\r\n0\r\n\r\n", "RFC 9112 §7.1"),
     ("size-leading-space", b" 5\r\nhello\r\n0\r\n\r\n", "RFC 9112 §7.1"),
@@ -460,12 +460,12 @@ CHUNK_CORPUS: list[tuple[str, bytes, str]] = [
      "CVE-2025-55315 (Kestrel: LF in chunk-ext)"),
     ("ext-bare-cr", b"5;a=b\rc\r\nhello\r\n0\r\n\r\n",
      "RFC 9112 §2.2; CVE-2025-22871 advisory"),
-    ("ext-empty", b"5;\r\nhello\r\n0\r\n\r\n", "SPEC §1.7 (non-empty key and value)"),
+    ("ext-empty", b"5;\r\nhello\r\n0\r\n\r\n", "docs/explanation/limits.rst (non-empty key and value)"),
     ("ext-two", b"5;a=b;c=d\r\nhello\r\n0\r\n\r\n",
-     "SPEC §1.7 (at most one extension)"),
+     "docs/explanation/limits.rst (at most one extension)"),
     ("ext-quoted-crlf", b'5;a="\r\n"\r\nhello\r\n0\r\n\r\n',
      "RFC 9112 §7.1.1 quoted-string"),
-    ("line-over-4096", b"5;a=" + b"b" * 5000 + b"\r\n", "SPEC §0.2 MAX_LINE_LEN=4096"),
+    ("line-over-4096", b"5;a=" + b"b" * 5000 + b"\r\n", "docs/explanation/limits.rst MAX_LINE_LEN=4096"),
     ("data-bad-terminator", b"5\r\nhelloXX0\r\n\r\n",
      "RFC 9112 §7.1 (CRLF after data)"),
     ("data-bare-lf", b"5\r\nhello\n0\r\n\r\n", "RFC 9112 §2.2"),
@@ -473,7 +473,7 @@ CHUNK_CORPUS: list[tuple[str, bytes, str]] = [
      "RFC 9112 §7.1 (size disagrees with data)"),
     ("data-eof", b"5\r\nhel", "RFC 9112 §8 (incomplete message)"),
     ("last-chunk-trailer", b"0\r\nX-Trailer: a\r\n\r\n",
-     "SPEC §1.7 (no trailers); RFC 9112 §7.1.2"),
+     "docs/explanation/limits.rst (no trailers); RFC 9112 §7.1.2"),
     ("last-chunk-missing-crlf", b"0\r\n", "RFC 9112 §7.1 (last-chunk CRLF)"),
 ]  # fmt: skip
 

@@ -110,7 +110,7 @@ def test_http_client_sees_error_responses_and_close(live_server: Any) -> None:
     live = live_server(("127.0.0.1", 0), echo_app, timeout=5)
     conn = http.client.HTTPConnection(*live.address, timeout=5)
     try:
-        # http.client allows '_' in names; Degu refuses it (SPEC §1.2).
+        # http.client allows '_' in names; Degu refuses it (docs/explanation/limits.rst).
         conn.request("GET", "/", headers={"X_Under": "1"})
         r = conn.getresponse()
         assert (r.status, r.reason, r.read()) == (400, "Bad Request", b"")

@@ -1,4 +1,4 @@
-"""Tests for degu.misc: request/URI builders, wire helpers, RequestLogger (SPEC §9)."""
+"""Tests for degu.misc: request/URI builders, wire helpers, RequestLogger."""
 
 from __future__ import annotations
 

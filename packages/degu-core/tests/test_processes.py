@@ -1,6 +1,6 @@
 """degu._processes: TempServer, TempSSLServer and the process machinery.
 
-SPEC §9 and §14 items 2-4.  Server tests run under fork, spawn and forkserver
+docs/reference/misc.rst and docs/reference/degu.rst.  Server tests run under fork, spawn and forkserver
 (the ``start_method`` fixture pins the machinery's private override); the
 parent's own fates run in child interpreters that call set_start_method.
 These tests need only degu-core (degu-embed's tests cover its wrappers).
@@ -137,6 +137,17 @@ def test_TempServer_serves_then_terminates(start_method: str) -> None:
     assert server.process.exitcode == -signal.SIGTERM
     assert wait_refuses(server.address, 0.5)
     server.terminate()
+    assert server.process.exitcode == -signal.SIGTERM
+
+
+def test_TempServer_process_is_a_multiprocessing_Process(start_method: str) -> None:
+    # Degu 0.19 documents a multiprocessing.Process; the context's own class
+    # (ForkProcess...) is not one, so the start alone is delegated to it.
+    with TempServer(LOOPBACK, apps.Hello(b"mp")) as server:
+        assert isinstance(server.process, multiprocessing.Process)
+        assert type(server.process).__name__ == "ServerProcess"
+        assert server.process.start_method == start_method  # type: ignore[attr-defined]
+        assert http_get(server.address) == b"mp"
     assert server.process.exitcode == -signal.SIGTERM
 
 

@@ -1,4 +1,4 @@
-"""Tests for degu.applib.ProxyApp in front of a real upstream server (SPEC §10)."""
+"""Tests for degu.applib.ProxyApp in front of a real upstream server."""
 
 from __future__ import annotations
 

@@ -83,7 +83,9 @@ def test_Reader_terminator_split_across_recvs(fake_socket: Any) -> None:
     assert reader.read_preamble("e", Budget(5)) == b"A"
 
 
-def test_Reader_readline(fake_socket: Any) -> None:
+def test_Reader_readline_returns_lines_across_recvs_and_fails_at_eof(
+    fake_socket: Any,
+) -> None:
     reader = reader_of(fake_socket(b"5\r\nhello\r\n0\r\n\r\n", split=1))
     assert reader.readline(4096) == b"5\r\n"
     assert reader.read(5) == b"hello"

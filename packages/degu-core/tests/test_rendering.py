@@ -176,7 +176,7 @@ def test_render_chunk_size_edge() -> None:
 
 
 def test_set_output_framing_needs_an_exact_dict() -> None:
-    # SPEC §1.8: headers is an exact dict (TYPE_ERROR) for every body type.
+    # docs/explanation/wire.rst: headers is an exact dict (TYPE_ERROR) for every body type.
     from degu._bodies import set_output_framing
 
     for headers in (None, [], ()):
@@ -188,7 +188,7 @@ def test_set_output_framing_needs_an_exact_dict() -> None:
 
 
 def test_render_refuses_a_str_subclass_key_equal_to_a_known_name() -> None:
-    # SPEC §0.1/§1.8: names are exact str, also once a name has been seen;
+    # docs/explanation/wire.rst: names are exact str, also once a name has been seen;
     # a subclass could otherwise smuggle a CRLF in through __format__.
     class Sneaky(str):
         def __format__(self, spec: str) -> str:

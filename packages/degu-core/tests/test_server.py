@@ -596,8 +596,8 @@ def test_Server_survives_a_failure_setting_up_one_connection(
 
 
 def test_Server_and_Client_options_reject_bool_and_keep_their_edges() -> None:
-    # SPEC §14 item 5: TypeError for a wrong type (bool is not an int here),
-    # ValueError out of range; SPEC §4.1/§5.1 defaults and edges.
+    # docs/reference/server.rst: TypeError for a wrong type (bool is not an int here),
+    # ValueError out of range; docs/reference/server.rst and client.rst give the defaults and edges.
     for name in ("max_connections", "max_requests", "timeout"):
         for flag in (True, False):
             with pytest.raises(TypeError, match=f"^{name}: need a "):
@@ -619,8 +619,9 @@ def test_Server_and_Client_options_reject_bool_and_keep_their_edges() -> None:
     assert Client(("127.0.0.1", 1), timeout=0.001).timeout == 0.001
 
 
-def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
-    # SPEC §3.2/§3.3: the exceptions behind the 500s (logged by the server).
+def test_invalid_responses_raise_the_documented_errors(fake_socket: Any) -> None:
+    # docs/reference/server.rst (Error responses): the exceptions behind the
+    # 500s (logged by the server).
     from degu._reader import Reader
     from degu._serving import _check_response
 
@@ -638,7 +639,7 @@ def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
     with pytest.raises(ValueError) as info:
         _check_response((200, "OK", {}, None), "PUT", body)
     assert str(info.value) == "request body not consumed: Body(<reader>, 3)"
-    # Checked before the HEAD rule (SPEC §4.6 order).
+    # Checked before the HEAD rule (docs/reference/server.rst).
     with pytest.raises(ValueError, match="^request body not consumed"):
         _check_response((200, "OK", {}, b"x"), "HEAD", body)
     ok = (200, "OK", {"connection": "close"}, None)
@@ -651,8 +652,10 @@ def test_Server_response_checks_raise_the_SPEC_errors(fake_socket: Any) -> None:
     )
 
 
-def test_Server_logs_each_connection_in_the_SPEC_format(live_server: Any, caplog):
-    # SPEC §4.7: per connection, never per request.
+def test_server_logs_each_connection_in_the_documented_format(
+    live_server: Any, caplog: Any
+) -> None:
+    # docs/reference/server.rst (Logging): per connection, never per request.
     import logging
 
     def wait_for(text: str) -> list[logging.LogRecord]:
@@ -680,7 +683,7 @@ def test_Server_logs_each_connection_in_the_SPEC_format(live_server: Any, caplog
 
 
 def test_Server_answers_500_for_a_response_body_already_used(live_server: Any) -> None:
-    # SPEC §2.4 (write_to needs READY) + §14 item 13: a body that cannot be
+    # docs/reference/base.rst (write_to needs READY), docs/explanation/wire.rst: a body that cannot be
     # written is refused before the preamble, so the peer gets a clean 500
     # instead of a preamble promising bytes that never come.
     used = BodyIter([b"hi"], 2)

@@ -2,8 +2,8 @@
 
 Each test runs with ``max_connections=1`` where it matters: a second client
 can only be served once the slow client's thread has been released, so
-"served meanwhile / afterwards" proves the thread was freed (SPEC §4.1,
-§14 item 13).  Every wait is bounded; no sleeps.
+"served meanwhile / afterwards" proves the thread was freed
+(docs/explanation/connections.rst).  Every wait is bounded; no sleeps.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def test_trickling_preamble_is_cut_off_and_others_are_served(live_server: Any) -
             slow, start + CUTOFF_BOUND, b"ET / HTTP/1.1\r\nx: " + b"y" * 100
         )
         elapsed = monotonic() - start
-    assert reply == b""  # a timeout just closes (SPEC §1.9)
+    assert reply == b""  # a timeout just closes (docs/explanation/limits.rst)
     assert TIMEOUT * 0.9 <= elapsed < CUTOFF_BOUND
 
 

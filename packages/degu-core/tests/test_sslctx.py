@@ -1,4 +1,4 @@
-"""Tests for degu._sslctx: sslconfig validation and the TLS policy (SPEC §6, §14.8).
+"""Tests for degu._sslctx: sslconfig validation and the TLS policy.
 
 The handshake tests pair the built contexts over a socketpair, without any
 Degu server or client, so that the policy is checked on its own; the tests

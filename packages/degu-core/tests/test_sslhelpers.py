@@ -1,4 +1,4 @@
-"""Tests for degu.sslhelpers: the openssl-CLI throw-away PKI (SPEC §7)."""
+"""Tests for degu.sslhelpers: the openssl-CLI throw-away PKI."""
 
 import base64
 import os
@@ -310,7 +310,7 @@ def test_PKI_refuses_to_overwrite(pki):
         p.issue_cert(cert_id, ca_id)
 
 
-def test_PKI_sslconfigs(pki):
+def test_PKI_sslconfigs_name_the_files_each_side_needs(pki):
     p, ca_id, cert_id = pki
     assert p.get_server_sslconfig(cert_id, ca_id) == {
         "cert_file": p.path(cert_id, "cert"),

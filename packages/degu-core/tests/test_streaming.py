@@ -24,7 +24,7 @@ from degu.client import Client
 
 GIB = 1 << 30
 PIECE = 1 << 20
-#: The most the server may grow while streaming 1 GiB (SPEC §0.2 IO_SIZE pieces).
+#: The most the server may grow while streaming 1 GiB (docs/explanation/limits.rst IO_SIZE pieces).
 RSS_BOUND = 64 * 1024 * 1024
 
 SERVER = """

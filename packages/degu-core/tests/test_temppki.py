@@ -1,4 +1,4 @@
-"""Tests for degu._temppki.TempPKI (SPEC §9), re-exported by degu.misc."""
+"""Tests for degu._temppki.TempPKI, re-exported by degu.misc."""
 
 import gc
 import os
@@ -47,7 +47,7 @@ def test_TempPKI_makes_four_distinct_ids(pki):
         assert type(kid) is str and len(kid) == 48
 
 
-def test_TempPKI_files(pki):
+def test_TempPKI_writes_exactly_the_keys_certs_and_serials(pki):
     expected = set()
     for ca_id in (pki.server_ca_id, pki.client_ca_id):
         expected |= {f"{ca_id}.key", f"{ca_id}.ca", f"{ca_id}.srl"}

@@ -1,4 +1,4 @@
-"""Tests for degu.util, the deprecated duck-typed request helpers (SPEC §11)."""
+"""Tests for degu.util, the deprecated duck-typed request helpers."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def helper_processes() -> None:
 def start_method(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    """Make the code under test use this start method (SPEC §14 item 2).
+    """Make the code under test use this start method.
 
     The public API follows the current default context; tests pin it through
     the machinery's private override rather than changing the global default

@@ -1,4 +1,4 @@
-"""degu.EmbeddedServer, degu.start_server and friends (SPEC §12, §14 items 1-4).
+"""degu.EmbeddedServer, degu.start_server and friends.
 
 Every behaviour runs under fork, spawn and forkserver (the ``start_method``
 fixture).  Fates of the parent itself (SIGKILL, interpreter exit) run in a
@@ -97,6 +97,25 @@ def test_EmbeddedServer_serves_then_terminates(start_method: str) -> None:
     assert refuses(server.address)
     server.terminate()  # idempotent
     assert server.process.exitcode == -signal.SIGTERM
+
+
+def test_process_is_a_multiprocessing_Process_started_by_the_method(
+    start_method: str,
+) -> None:
+    # Degu 0.19 documents a multiprocessing.Process; a context's own class
+    # (ForkProcess, SpawnProcess...) is not one.
+    with degu.EmbeddedServer(degu.IPv4_LOOPBACK, embed_apps.build_hello, b"p") as s:
+        assert isinstance(s.process, multiprocessing.Process)
+        assert s.process.start_method == start_method  # type: ignore[attr-defined]
+        assert http_get(s.address) == b"p"
+    process, address = degu.start_server(
+        degu.IPv4_LOOPBACK, embed_apps.build_hello, b"q"
+    )
+    try:
+        assert isinstance(process, multiprocessing.Process)
+        assert http_get(address) == b"q"
+    finally:
+        degu._processes.stop_process(process)
 
 
 def test_EmbeddedServer_is_a_context_manager(start_method: str) -> None:
@@ -373,6 +392,7 @@ def test_EmbeddedSSLServer_serves_over_TLS(start_method: str, pki: Any) -> None:
         sslconfig, degu.IPv4_LOOPBACK, embed_apps.build_hello, b"secret"
     ) as server:
         assert not isinstance(server, degu.EmbeddedServer)
+        assert isinstance(server.process, multiprocessing.Process)  # as 0.19
         assert server.sslconfig is sslconfig
         assert server.build_args == (b"secret",)
         assert repr(server) == (

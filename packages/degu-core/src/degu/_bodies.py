@@ -1,4 +1,5 @@
-"""The four body classes (SPEC §2.4-§2.8) and outgoing framing (SPEC §1.8).
+"""The four body classes (docs/reference/base.rst) and outgoing framing
+(docs/explanation/wire.rst).
 
 Bodies do I/O only through the file-like objects they are given: an input
 body reads with ``rfile.readinto`` / ``rfile.readline`` (a ``degu._reader``
@@ -22,6 +23,7 @@ from degu._common import (
     IO_SIZE,
     MAX_IO_SIZE,
     MAX_LINE_LEN,
+    TYPE_CHECKING,
     check_int,
     check_length,
     state_error,
@@ -32,7 +34,6 @@ from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._reader import Reader
 from degu._rendering import check_chunk, render_chunk_line
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
@@ -51,7 +52,7 @@ Chunk = tuple[tuple[str, str] | None, bytes]
 
 
 def _method(obj: Any, name: str) -> Callable[..., Any]:
-    # A missing attribute raises AttributeError by itself (SPEC §2.4).
+    # A missing attribute raises AttributeError by itself (docs/reference/base.rst).
     method = getattr(obj, name)
     if callable(method):
         return method  # type: ignore[no-any-return]
@@ -63,12 +64,14 @@ def write_all(write: Callable[[Any], int], buf: Any) -> int:
     """Call ``write`` until all of *buf* is written; return ``len(buf)``."""
     size = len(buf)
     n = write(buf)
-    if n == size:
+    if n == size and type(n) is int:
         return size
     mv = memoryview(buf)
     done = 0
     while True:
-        if type(n) is not int or not 0 < n <= size - done:
+        if type(n) is not int:  # TypeError, as Degu 0.19 raises
+            type_error("wfile.write() result", int, n)
+        if not 0 < n <= size - done:
             raise ValueError(f"need 0 < wrote <= {size - done}; got {n!r}")
         done += n
         if done == size:
@@ -134,7 +137,7 @@ class _InputBody:
     def _consumed(self) -> None:
         self._state = BODY_CONSUMED
         # A client response carrying "connection: close" ends the connection
-        # once its body is fully read (SPEC §14 item 13).
+        # once its body is fully read (docs/explanation/rgi.rst).
         reader = self._reader
         if reader is not None and reader.close_when_done:
             reader.close()
@@ -409,7 +412,7 @@ class BodyIter(_OutputBody):
                     type_error("BodyIter source item", bytes, data)
                 total += len(data)
                 # Checked before writing: an overrun never reaches the wire
-                # (SPEC §14 item 13).
+                # (docs/explanation/rgi.rst).
                 if total > limit:
                     raise ValueError(f"exceeds content_length: {total} > {limit}")
                 if data:
@@ -459,7 +462,10 @@ _CHUNKED_BODIES = (ChunkedBody, ChunkedBodyIter)
 
 
 def set_output_framing(headers: dict[str, Any], body: object) -> None:
-    """Set the framing header *body* implies in *headers*, in place (SPEC §1.8)."""
+    """Set the framing header *body* implies in *headers*, in place.
+
+    The rules are those of docs/explanation/wire.rst.
+    """
     if type(headers) is not dict:
         type_error("headers", dict, headers)
     if body is None:
@@ -480,7 +486,8 @@ def set_output_framing(headers: dict[str, Any], body: object) -> None:
         raise TypeError(f"bad body type: {kind!r}: {body!r}")
     if kind is not bytes and body._state != BODY_READY:  # type: ignore[attr-defined]
         # write_to() would refuse it after the preamble went out: refuse it
-        # now, while a 500 (or nothing at all) can still be sent (SPEC §14.13).
+        # now, while a 500 (or nothing at all) can still be sent
+        # (docs/explanation/wire.rst).
         raise state_error(kind.__name__, body._state)  # type: ignore[attr-defined]
     if key in headers:
         given = headers[key]
@@ -489,16 +496,20 @@ def set_output_framing(headers: dict[str, Any], body: object) -> None:
     else:
         headers[key] = value
     if other in headers:
-        # SPEC §14 item 9: never emit both framing headers.
+        # Never emit both framing headers (RFC 9112 §6.3 item 3).
         raise ValueError(f"cannot send {other!r} with a {key!r} body")
 
 
-API = namedtuple(
-    "API",
-    "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange "
-    "OpenRange SuffixRange",
-)
-API.__doc__ = "The body and range classes handed to every RGI call."
+if TYPE_CHECKING:
+    # Typed fields for a type checker, declared at the public home.
+    from degu.base import API
+else:
+    API = namedtuple(
+        "API",
+        "Body ChunkedBody BodyIter ChunkedBodyIter Range ContentRange "
+        "OpenRange SuffixRange",
+    )
+    API.__doc__ = "The body and range classes handed to every RGI call."
 api = API(
     Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange, OpenRange,
     SuffixRange,

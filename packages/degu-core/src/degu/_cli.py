@@ -1,4 +1,4 @@
-"""The main job: ``python -m degu.server`` (SPEC §14 item 11).
+"""The main job: ``python -m degu.server`` (docs/reference/server.rst).
 
 With no arguments it serves the current directory through
 ``degu.applib.FilesApp`` on ``127.0.0.1:8000`` (the port ``python -m

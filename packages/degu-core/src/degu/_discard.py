@@ -1,18 +1,21 @@
 """Reading and dropping a request body an app does not want (applib helpers).
 
-The server refuses to answer a request whose body was not consumed (SPEC
-§3.2): it closes the connection, so a client that PUTs to a read-only
-``FilesApp`` would never learn it got a 405.  The applib apps therefore read
-and drop such a body before answering, but only up to :data:`MAX_DISCARD`
-bytes: reading an attacker's endless upload would tie up a connection slot
-for nothing.  Past that limit the body is left unread and the app answers
-``413 Content Too Large`` with ``connection: close`` (:func:`refuse_body`):
-the server lets an unread body pass when the response closes the connection.
+The server refuses to answer a request whose body was not consumed
+(docs/explanation/rgi.rst): it closes the connection, so a client that PUTs
+to a read-only ``FilesApp`` would never learn it got a 405.  The applib apps
+therefore read and drop such a body before answering, but only up to
+:data:`MAX_DISCARD` bytes: reading an attacker's endless upload would tie up
+a connection slot for nothing.  Past that limit the body is left unread and
+the app answers ``413 Content Too Large`` with ``connection: close``
+(:func:`refuse_body`): the server lets an unread body pass when the response
+closes the connection.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from degu._common import BODY_CONSUMED
 
 __all__ = ("MAX_DISCARD", "discard_body", "refuse_body")
 
@@ -20,7 +23,6 @@ __all__ = ("MAX_DISCARD", "discard_body", "refuse_body")
 MAX_DISCARD = 1048576
 
 _READ_SIZE = 65536
-_BODY_CONSUMED = 2
 
 
 def refuse_body(body: Any, response: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -45,7 +47,7 @@ def discard_body(body: Any) -> bool:
     Returns ``True`` when the body is now consumed (or was ``None``), ``False``
     when it is larger than the limit and was left (partly) unread.
     """
-    if body is None or body.state == _BODY_CONSUMED:
+    if body is None or body.state == BODY_CONSUMED:
         return True
     if body.chunked:
         total = 0
@@ -62,7 +64,7 @@ def discard_body(body: Any) -> bool:
         # Known too big before reading a byte: leave the connection alone.
         return False
     # Bounded by content_length <= MAX_DISCARD; the final read returns b''
-    # and marks the body consumed (SPEC §2.5).
+    # and marks the body consumed (docs/reference/base.rst).
     while body.read(_READ_SIZE):
         pass
     return True

@@ -2,14 +2,15 @@
 
 Serves GET and HEAD with what browsers and download tools expect (RFC 9110):
 ``etag``/``last-modified`` validators and 304 answers to ``if-none-match`` /
-``if-modified-since`` (§13.1), every single byte-range form with clamping
-(206, or 416 with ``content-range: bytes */LENGTH``, §14), ``if-range``
-(§13.1.5), ``accept-ranges: bytes``, a ``content-type`` from :mod:`mimetypes`
-(``charset=utf-8`` for text), ``index.html`` for a directory URI ending in
-``/``, and optionally an HTML listing of a directory without one.  A list of
-ranges is answered with ``multipart/byteranges`` (§14.6) when it is short,
-ascending and without overlap, and with the whole file (200) otherwise, which
-§14.2 and §14.3 allow.
+``if-modified-since`` (RFC 9110 §13.1), every single byte-range form with
+clamping (206, or 416 with ``content-range: bytes */LENGTH``, RFC 9110 §14),
+``if-range`` (RFC 9110 §13.1.5), ``accept-ranges: bytes``, a ``content-type``
+from :mod:`mimetypes` (``charset=utf-8`` for text), ``index.html`` for a
+directory URI ending in ``/``, and optionally an HTML listing of a directory
+without one.  A list of
+ranges is answered with ``multipart/byteranges`` (RFC 9110 §14.6) when it is
+short, ascending and without overlap, and with the whole file (200)
+otherwise, which RFC 9110 §14.2 and §14.3 allow.
 Names starting with ``.`` are neither served nor listed unless ``dotfiles``
 is set.  File data is streamed by a ``Body`` over the open file.
 
@@ -37,6 +38,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from itertools import pairwise
 from typing import Any
 
+from degu._common import type_error
 from degu._discard import refuse_body
 from degu._listing import Entry, render_listing
 from degu._parsing import parse_range_list
@@ -76,12 +78,28 @@ class _NotFound(Exception):
     """Resolution failed in a way the client may only learn as 404."""
 
 
-class _FileReader:
+class _FdOwner:
+    """Owns an open file descriptor: closes it once, at the latest when collected.
+
+    ``Body`` never closes its ``rfile``, so a reader closes its descriptor
+    itself once the last byte is delivered, or here after an aborted transfer.
+    """
+
+    _fd: int
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class _FileReader(_FdOwner):
     """``readinto`` over a range of an open file; closes it at the end.
 
-    ``Body`` never closes its ``rfile``, so the reader closes the descriptor
-    itself once the last byte is delivered (or when garbage-collected after
-    an aborted transfer).  ``os.preadv`` keeps the offset here, not in the fd.
+    ``os.preadv`` keeps the offset here, not in the fd.
     """
 
     def __init__(self, fd: int, offset: int, size: int) -> None:
@@ -102,24 +120,15 @@ class _FileReader:
             self.close()
         return n
 
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<_FileReader fd={self._fd} remaining={self._remaining}>"
 
 
-class _PartsReader:
+class _PartsReader(_FdOwner):
     """``readinto`` over a list of literal ``bytes`` and ``(offset, length)`` spans.
 
     The body of a ``multipart/byteranges`` answer: part headers are literal,
-    part data is read from the open file.  Closes the file at the end, or
-    when garbage-collected after an aborted transfer, like ``_FileReader``.
+    part data is read from the open file, which is closed at the end.
     """
 
     def __init__(self, fd: int, segments: list[bytes | tuple[int, int]]) -> None:
@@ -151,14 +160,6 @@ class _PartsReader:
             if self._index == len(self._segments):
                 self.close()
         return n
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<_PartsReader fd={self._fd} segment={self._index}>"
@@ -304,7 +305,7 @@ def _http_date(value: object) -> int | None:
 
 
 def _matches_any(value: str, etag: str) -> bool:
-    """Weak comparison of *etag* with an ``if-none-match`` list (§13.1.2)."""
+    """Weak comparison of *etag* with an ``if-none-match`` list (RFC 9110 §13.1.2)."""
     if value.strip() == "*":
         return True
     tags = (t.strip() for t in value.split(","))
@@ -340,14 +341,10 @@ class FilesApp:
         self, dir_name: str, *, listing: bool = False, dotfiles: bool = False
     ) -> None:
         if type(dir_name) is not str:
-            raise TypeError(
-                f"dir_name: need a {str!r}; got a {type(dir_name)!r}: {dir_name!r}"
-            )
+            type_error("dir_name", str, dir_name)
         for label, flag in (("listing", listing), ("dotfiles", dotfiles)):
             if type(flag) is not bool:
-                raise TypeError(
-                    f"{label}: need a {bool!r}; got a {type(flag)!r}: {flag!r}"
-                )
+                type_error(label, bool, flag)
         if dir_name != os.path.abspath(dir_name):
             raise ValueError(f"dir_name: not absolute, normalized path: {dir_name!r}")
         self.dir_name = dir_name
@@ -485,7 +482,7 @@ class FilesApp:
             "if-range" in req_headers
             and not _if_range_holds(req_headers["if-range"], etag, last_modified)
         ):
-            rng = None  # the client's copy is stale: send it all (§13.1.5)
+            rng = None  # the client's copy is stale: send it all (RFC 9110 §13.1.5)
         parts: list[ContentRange] | None
         if isinstance(rng, _RANGE_TYPES):
             try:

@@ -28,6 +28,7 @@ import threading
 from collections import deque
 from time import monotonic
 
+from degu._common import TYPE_CHECKING
 from degu._pool import WorkerPool
 from degu._rendering import render_error_response
 from degu._request import Session
@@ -43,12 +44,12 @@ from degu._serving import (
 )
 from degu._stream import LINGER_BYTES, LINGER_TIME, SocketStream, TLSStream
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
-    import logging
     import select
     from collections.abc import Callable
     from typing import Any
+
+    from degu._log import LazyLogger
 
 
 __all__ = [
@@ -116,7 +117,7 @@ class ServerLoop:
         max_open: int,
         max_requests: int,
         wrap: Callable[[socket.socket], Any] | None,
-        log: logging.Logger,
+        log: LazyLogger,
     ) -> None:
         self._lsock = lsock
         self._rules = rules

@@ -1,7 +1,8 @@
 """Run a Degu server in a child process: start it, hear from it, stop it.
 
 The one implementation behind ``degu.EmbeddedServer``, ``degu.start_server()``
-(degu-embed) and ``degu.misc.TempServer`` (SPEC §9, §12, §14 items 2-4).
+(degu-embed) and ``degu.misc.TempServer`` (docs/reference/degu.rst,
+docs/reference/misc.rst).
 
 What it guarantees, under every multiprocessing start method:
 
@@ -38,12 +39,19 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import DefaultContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, NamedTuple, Self, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast
+
+from degu._common import type_error
+from degu._lifetime import START_TIMEOUT, ServerProcessOwner
+
+if TYPE_CHECKING:
+    from degu.typehints import Address, RGIApp, ServerOptions
 
 __all__ = [
     "START_TIMEOUT",
     "TERMINATE_TIMEOUT",
     "RemoteTraceback",
+    "ServerProcess",
     "ServerRecipe",
     "TempSSLServer",
     "TempServer",
@@ -51,17 +59,12 @@ __all__ = [
     "stop_process",
 ]
 
-#: Seconds the parent waits for a live but silent child to report its address.
-START_TIMEOUT = 60.0
-
 #: Seconds a child gets between SIGTERM and SIGKILL (also after parent death).
 TERMINATE_TIMEOUT = 5.0
 
 # Tests force a start method here; None means the current default context,
-# which is what the public API uses (SPEC §14 item 2).
+# which is what the public API uses (docs/reference/degu.rst).
 _START_METHOD: str | None = None
-
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 
 
 class RemoteTraceback(Exception):
@@ -82,7 +85,7 @@ class ServerRecipe(NamedTuple):
     address: Any
     build_func: Callable[..., Any]
     build_args: tuple[Any, ...]
-    options: dict[str, Any]
+    options: Mapping[str, Any]
 
 
 class _Owned(NamedTuple):
@@ -110,11 +113,9 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def check_sslconfig(sslconfig: object) -> None:
-    """Raise the SPEC TYPE_ERROR unless ``sslconfig`` is exactly a dict."""
+    """Raise the usual ``TypeError`` unless ``sslconfig`` is exactly a dict."""
     if type(sslconfig) is not dict:
-        raise TypeError(
-            _TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
-        )
+        type_error("sslconfig", dict, sslconfig)
 
 
 def start_server_process(
@@ -148,12 +149,13 @@ def start_server_process(
         # before the at-fork hook knows to close it.
         report_r, report_w = ctx.Pipe(duplex=False)
         life_r, life_w = ctx.Pipe(duplex=False)
-        process = ctx.Process(
+        process = ServerProcess(
             target=_serve,
             args=(recipe, report_w, life_r),
             name="degu-server",
             daemon=True,
         )
+        process.start_method = method
         _forget_dead_children()
         # Registered before start(): a fork must see (and close) this write end.
         _STARTED[process] = _Owned(os.getpid(), life_w)
@@ -248,6 +250,25 @@ def _context() -> DefaultContext:
     # typeshed gives get_context(str) the BaseContext type, which lacks
     # .Process; every concrete context has it.
     return cast(DefaultContext, multiprocessing.get_context(_START_METHOD))
+
+
+class ServerProcess(multiprocessing.Process):
+    """A ``multiprocessing.Process``, started by the method it names.
+
+    Degu 0.19 documents the ``process`` of an embedded server as a
+    ``multiprocessing.Process``; a context's own class (``ForkProcess``...)
+    is not one, so this subclass delegates only the start to the context
+    of ``start_method`` (docs/reference/degu.rst).
+    """
+
+    #: The multiprocessing start method; None means the current default.
+    start_method: str | None = None
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:
+        method: str | None = getattr(process_obj, "start_method", None)
+        context = cast(DefaultContext, multiprocessing.get_context(method))
+        return context.Process._Popen(process_obj)
 
 
 class _CheckPickler(ForkingPickler):
@@ -406,35 +427,20 @@ def _given_app(app: object) -> object:
     return app
 
 
-class _TempBase:
+class _TempBase(ServerProcessOwner):
+    # Attributes only: stopping lives in degu._lifetime, shared with
+    # degu-embed's EmbeddedServer.
     address: Any
-    app: object
-    options: dict[str, Any]
-    process: BaseProcess
-
-    def terminate(self) -> None:
-        """Stop the server process (bounded, idempotent)."""
-        process = self.__dict__.get("process")
-        if process is not None:
-            stop_process(process)
-
-    def __del__(self) -> None:
-        try:
-            self.terminate()
-        except Exception:  # never raise from a finalizer
-            pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.terminate()
+    app: RGIApp
+    options: ServerOptions
 
 
 class TempServer(_TempBase):
     """Run ``degu.server.Server(address, app, **options)`` in a child process."""
 
-    def __init__(self, address: Any, app: object, **options: Any) -> None:
+    def __init__(
+        self, address: Address, app: RGIApp, **options: Unpack[ServerOptions]
+    ) -> None:
         self.app = app
         self.options = options
         recipe = ServerRecipe(None, address, _given_app, (app,), options)
@@ -449,7 +455,11 @@ class TempSSLServer(_TempBase):
     """Run ``degu.server.SSLServer(sslconfig, address, app, **options)`` likewise."""
 
     def __init__(
-        self, sslconfig: dict[str, Any], address: Any, app: object, **options: Any
+        self,
+        sslconfig: dict[str, Any],
+        address: Address,
+        app: RGIApp,
+        **options: Unpack[ServerOptions],
     ) -> None:
         check_sslconfig(sslconfig)
         self.sslconfig = sslconfig

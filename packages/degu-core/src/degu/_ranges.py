@@ -17,7 +17,8 @@ class _Span:
 
     Equal to another value of the very same class with the same fields, or to
     its own wire form as a ``str``; comparing with anything else raises
-    ``TypeError`` (SPEC §2.9); ordering is unsupported and values are unhashable.
+    ``TypeError`` (docs/reference/base.rst, Ranges); ordering is unsupported and
+    values are unhashable.
     """
 
     __slots__ = ("_start", "_stop")

@@ -12,11 +12,10 @@ no buffer (docs/explanation/limits.rst, "Open connections").
 
 from __future__ import annotations
 
-from degu._common import BUF_LEN, EmptyPreambleError
+from degu._common import BUF_LEN, TYPE_CHECKING, EmptyPreambleError
 from degu._errors import ParseError
 from degu._stream import FOREVER, Budget, SocketStream
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 

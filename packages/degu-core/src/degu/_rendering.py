@@ -1,4 +1,4 @@
-"""Render outgoing preambles and chunk lines (SPEC §1.7-§1.8, §14 item 9).
+"""Render outgoing preambles and chunk lines (docs/explanation/wire.rst).
 
 The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here.
 Outgoing validation is stricter than 0.19 on purpose: nothing Degu writes
@@ -15,6 +15,7 @@ from degu._common import (
     MAX_IO_SIZE,
     METHODS,
     SCRATCH_LEN,
+    TYPE_CHECKING,
     check_tuple,
     type_error,
 )
@@ -22,7 +23,6 @@ from degu._errors import ParseError
 from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
 from degu._targets import check_target
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
 
@@ -36,7 +36,7 @@ __all__ = [
     "render_response",
 ]
 
-#: Outgoing header names: lowercase only (SPEC §1.2).
+#: Outgoing header names: lowercase only (docs/explanation/wire.rst).
 OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 #: Remember this many validated header names (and as many response reasons);
 #: they repeat across messages.
@@ -47,7 +47,7 @@ _good_reasons: set[str] = set()
 URI_CACHE_MAX_LEN = 256
 _good_uris: set[str] = set()
 
-#: Reasons for the responses the server writes itself (SPEC §14 item 10).
+#: Reasons for the responses the server writes itself (RFC 9110 §15).
 ERROR_REASONS = {
     400: "Bad Request",
     413: "Content Too Large",
@@ -61,7 +61,8 @@ ERROR_REASONS = {
 
 def _printable_ascii(obj: object) -> bool:
     # str.isprintable() is False for every code point < 0x20 and for 0x7f;
-    # together with isascii() this is the §14 item 9 rule, checked in C.
+    # together with isascii() this is the rule of docs/explanation/wire.rst,
+    # checked in C.
     return type(obj) is str and obj != "" and obj.isascii() and obj.isprintable()
 
 
@@ -110,7 +111,7 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
 
 
 def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
-    """Render a request preamble, CRLFCRLF included (SPEC §1.8)."""
+    """Render a request preamble, CRLFCRLF included."""
     if (type(method) is not str or method not in METHODS) and not _printable_ascii(
         method
     ):
@@ -132,7 +133,7 @@ def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
 
 
 def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
-    """Render a response preamble, CRLFCRLF included (SPEC §1.8)."""
+    """Render a response preamble, CRLFCRLF included."""
     if type(status) is not int:
         type_error("status", int, status)
     if not 100 <= status <= 599:
@@ -146,7 +147,10 @@ def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
 
 
 def render_error_response(status: int) -> bytes:
-    """The whole response the server sends when it refuses (SPEC §14 item 10)."""
+    """The whole response the server sends when it refuses.
+
+    Its form is in docs/reference/server.rst (Error responses).
+    """
     reason = ERROR_REASONS[status]
     return _render(
         f"HTTP/1.1 {status} {reason}", {"content-length": 0, "connection": "close"}
@@ -176,7 +180,7 @@ def check_chunk(chunk: object) -> tuple[tuple[str, str] | None, bytes]:
 
 
 def render_chunk_line(size: int, ext: tuple[str, str] | None) -> bytes:
-    """``SIZE[;KEY=VALUE]CRLF`` with the size in lowercase hex (SPEC §1.7)."""
+    """``SIZE[;KEY=VALUE]CRLF`` with the size in lowercase hex (RFC 9112 §7.1)."""
     if ext is None:
         return b"%x\r\n" % size
     return f"{size:x};{ext[0]}={ext[1]}\r\n".encode()

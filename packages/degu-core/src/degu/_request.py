@@ -1,16 +1,26 @@
-"""``Request`` and ``Session``: the objects an RGI app receives (SPEC §4.3-4.4).
+"""``Request`` and ``Session``: the objects an RGI app receives.
+
+Both are documented in docs/reference/base.rst.
 
 Plain values with read-only attributes; no I/O here.
 """
 
 from __future__ import annotations
 
-from degu._common import METHODS, TYPE_ERROR2, check_int, check_tuple
+from degu._common import (
+    METHODS,
+    TYPE_CHECKING,
+    TYPE_ERROR2,
+    check_int,
+    check_tuple,
+    type_error,
+)
 from degu._targets import encode_segment
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from degu.typehints import Address, Headers, InputBody
 
 __all__ = ["DEFAULT_MAX_REQUESTS", "MAX_REQUESTS_LIMIT", "Request", "Session"]
 
@@ -35,13 +45,15 @@ class Request:
         self,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         mount: list[str],
         path: list[str],
         query: str | None,
     ) -> None:
         if type(method) is not str or method not in METHODS:
+            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
+                type_error("method", str, method)
             raise ValueError(f"bad method: {method!r}")
         self._method = method
         self._uri = uri
@@ -56,8 +68,8 @@ class Request:
         cls,
         method: str,
         uri: str,
-        headers: dict[str, Any],
-        body: Any,
+        headers: Headers,
+        body: InputBody,
         path: list[str],
         query: str | None,
     ) -> Request:
@@ -83,12 +95,12 @@ class Request:
         return self._uri
 
     @property
-    def headers(self) -> dict[str, Any]:
-        """Lowercase names to values (parsed per SPEC §1.5)."""
+    def headers(self) -> Headers:
+        """Lowercase names to values (parsed per docs/explanation/limits.rst)."""
         return self._headers
 
     @property
-    def body(self) -> Any:
+    def body(self) -> InputBody:
         """``None``, a ``Body`` or a ``ChunkedBody``."""
         return self._body
 
@@ -149,7 +161,7 @@ class Session:
 
     def __init__(
         self,
-        address: Any,
+        address: Address,
         credentials: tuple[int, int, int] | None = None,
         max_requests: int | None = None,
     ) -> None:
@@ -168,7 +180,7 @@ class Session:
         self._message: str | None = None
 
     @property
-    def address(self) -> Any:
+    def address(self) -> Address:
         """The peer address as returned by ``accept()``."""
         return self._address
 

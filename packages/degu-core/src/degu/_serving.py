@@ -21,6 +21,7 @@ from degu._common import (
     BODY_CONSUMED,
     BUF_LEN,
     JOIN_BODY_MAX,
+    TYPE_CHECKING,
     TYPE_ERROR2,
     Response,
     wants_close,
@@ -36,7 +37,6 @@ from degu._rendering import render_error_response, render_response
 from degu._request import Request, Session
 from degu._stream import Budget
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any

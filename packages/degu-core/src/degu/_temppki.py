@@ -1,4 +1,4 @@
-"""TempPKI: a complete throw-away PKI in a temporary directory (SPEC §9).
+"""TempPKI: a complete throw-away PKI in a temporary directory.
 
 degu.misc re-exports :class:`TempPKI`; it lives here so that degu.misc does
 not have to import the thread pool used to make it fast.
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from degu._common import type_error
 from degu.sslhelpers import PKI, _check_bits, _checked_hostnames
 
 __all__ = ["TempPKI"]
@@ -36,8 +37,7 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 def _check_bool(name: str, value: object) -> None:
     if type(value) is not bool:
-        got = f"{type(value)!r}: {value!r}"
-        raise TypeError(f"{name}: need a {bool!r}; got a {got}")
+        type_error(name, bool, value)
 
 
 class TempPKI(PKI):

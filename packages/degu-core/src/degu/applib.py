@@ -1,7 +1,8 @@
 """Reusable RGI components: method filters, a router, a proxy, a file server.
 
-SPEC §10 (0.19 marked these "not API stable").  Every component is a plain
-RGI app or middleware; the static file server lives in ``degu._files``.
+docs/reference/applib.rst (0.19 marked these "not API stable").  Every
+component is a plain RGI app or middleware; the static file server lives in
+``degu._files``.
 
 Beyond 0.19: when one of these components answers with an error status
 (405 from ``MethodFilter``, 410 from ``Router``) it first reads and drops a
@@ -12,18 +13,22 @@ instead of a closed connection (see ``degu._discard``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from degu._common import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
 from degu.base import Connection, Request, Session
 
+if TYPE_CHECKING:
+    from degu.base import API
+    from degu.typehints import ResponseTuple, RGIApp
+
 # As in 0.19, FilesApp (and our MAX_DISCARD, ROUTER_MAX_DEPTH) are public
 # without being listed here.
 __all__ = ("AllowedMethods", "MethodFilter", "Router", "ProxyApp")  # noqa: RUF022
 
-TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 #: The request methods Degu knows, in documentation order.
 METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH")
 #: How many levels of nested dicts a Router appmap may have, the top one included.
@@ -52,7 +57,7 @@ class AllowedMethods:
         """Return ``True`` when ``method`` is one of the allowed methods."""
         return method in self.methods
 
-    def __call__(self, app: App) -> MethodFilter:
+    def __call__(self, app: RGIApp) -> MethodFilter:
         """Wrap ``app`` in a ``MethodFilter``; usable as a decorator."""
         return MethodFilter(app, self)
 
@@ -60,7 +65,7 @@ class AllowedMethods:
 class MethodFilter:
     """Middleware answering ``405 Method Not Allowed`` for other methods."""
 
-    def __init__(self, app: App, allowed_methods: AllowedMethods) -> None:
+    def __init__(self, app: RGIApp, allowed_methods: AllowedMethods) -> None:
         if not callable(app):
             raise TypeError(f"app not callable: {app!r}")
         if type(allowed_methods) is not AllowedMethods:
@@ -76,13 +81,13 @@ class MethodFilter:
         self.allowed_methods = allowed_methods
         on_connect = getattr(app, "on_connect", None)
         if on_connect is not None:
-            # Middleware forwards on_connect (SPEC §3.4).
+            # Middleware forwards on_connect (docs/reference/server.rst).
             self.on_connect = on_connect
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, {self.allowed_methods!r})"
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Forward an allowed request to the app, refuse the others."""
         if self.allowed_methods.isallowed(request.method):
             return self.app(session, request, api)
@@ -105,7 +110,7 @@ def _check_appmap(label: str, appmap: object, depth: int) -> None:
         if type(value) is dict:
             _check_appmap(f"{label}[{key!r}]", value, depth + 1)
         elif not callable(value):
-            # SPEC §10 names only the key whose value is bad, at any depth.
+            # The message names only the key whose value is bad, at any depth.
             raise TypeError(f"appmap[{key!r}]: value not callable: {value!r}")
 
 
@@ -123,20 +128,27 @@ class Router:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.appmap!r})"
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Shift path components until they lead to an app, and call it."""
         if type(request) is not Request:
             raise TypeError(
                 TYPE_ERROR.format("request", Request, type(request), request)
             )
         handler: Any = self.appmap
-        # Bounded: each pass descends one dict level, at most ROUTER_MAX_DEPTH.
+        # The map may have changed since __init__ checked it (even into a
+        # cycle), so the depth is counted again on every request, as in 0.19.
+        depth = 1
         while type(handler) is dict:
+            if depth > ROUTER_MAX_DEPTH:
+                raise ValueError(
+                    f"Router: max appmap depth {ROUTER_MAX_DEPTH} exceeded"
+                )
             key = request.shift_path()
             if key not in handler:
                 return refuse_body(request.body, (410, "Gone", {}, None))
             handler = handler[key]
-        return handler(session, request, api)
+            depth += 1
+        return handler(session, request, api)  # type: ignore[no-any-return]
 
 
 def _upstream_failed(client: Any, error: OSError) -> tuple[Any, ...]:
@@ -193,7 +205,7 @@ class ProxyApp:
             )
         return conn
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Forward the request upstream and return the upstream response."""
         if type(session) is not Session:
             raise TypeError(

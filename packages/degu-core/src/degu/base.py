@@ -1,4 +1,4 @@
-"""Objects shared by the Degu server and client (SPEC §2).
+"""Objects shared by the Degu server and client.
 
 This module only gathers the public names; each lives in a private module
 with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
@@ -7,11 +7,45 @@ with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
 
 from __future__ import annotations
 
-from degu._bodies import API, Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
-from degu._common import TYPE_ERROR, EmptyPreambleError, Response
+from degu._bodies import Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
+from degu._common import EmptyPreambleError
 from degu._connection import Connection
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    from degu import _bodies, _ranges
+
+    # The two namedtuples as a type checker sees them, declared here so that
+    # it names them degu.base.API and degu.base.Response, as repr() does.
+    # At run time they are the plain namedtuples of degu._bodies and
+    # degu._common (which import these declarations when type-checked).
+
+    class API(NamedTuple):
+        """The body and range classes handed to every RGI call."""
+
+        Body: type[_bodies.Body]
+        ChunkedBody: type[_bodies.ChunkedBody]
+        BodyIter: type[_bodies.BodyIter]
+        ChunkedBodyIter: type[_bodies.ChunkedBodyIter]
+        Range: type[_ranges.Range]
+        ContentRange: type[_ranges.ContentRange]
+        OpenRange: type[_ranges.OpenRange]
+        SuffixRange: type[_ranges.SuffixRange]
+
+    class Response(NamedTuple):
+        """An HTTP response: ``(status, reason, headers, body)``."""
+
+        status: int
+        reason: str
+        headers: dict[str, Any]
+        body: Body | ChunkedBody | None
+else:
+    from degu._bodies import API
+    from degu._common import Response
 
 __all__ = [
     "API",
@@ -40,10 +74,6 @@ APIType = API
 bodies = api
 #: The namedtuple class returned by ``Connection.request()`` (same as ``Response``).
 ResponseType = Response
-
-#: The SPEC §0.1 TypeError format, kept private for internal reuse.
-_TYPE_ERROR = TYPE_ERROR
-del TYPE_ERROR
 
 # Document the public classes under the module users import them from.
 for _cls in (Body, BodyIter, ChunkedBody, ChunkedBodyIter, Connection, ContentRange,

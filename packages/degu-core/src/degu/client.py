@@ -1,7 +1,7 @@
 """An HTTP/1.1 client: ``Client`` says where a server is, ``Connection`` talks.
 
 ``Client`` and ``SSLClient`` are stateless and thread-safe: they hold no socket
-and only know how to make one (SPEC §5.1-§5.2).  Each ``connect()`` returns a
+and only know how to make one (docs/reference/client.rst).  Each ``connect()`` returns a
 new ``Connection`` (``degu._connection``), which is not thread-safe.
 """
 
@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 
-from degu._common import TYPE_ERROR
+from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._connection import DEFAULT_MIN_RATE
 from degu.base import Connection, Response
 
-# The characters of an outgoing header name (SPEC §1.2).
+# The characters of an outgoing header name (docs/explanation/wire.rst).
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
-if TYPE_CHECKING:
-    from typing import Any
 
 if TYPE_CHECKING:
     import ssl
+    from typing import Any, Unpack
+
+    from degu._sslctx import build_client_sslctx as build_client_sslctx
+    from degu.typehints import Address, ClientOnConnect, ClientOptions, SSLClientOptions
 
 __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 
-#: Default Client timeout in seconds (SPEC §5.1).
+#: Default Client timeout in seconds.
 DEFAULT_TIMEOUT = 65
 _OPTIONS = ("authorization", "host", "min_rate", "on_connect", "timeout")
 
@@ -75,7 +74,7 @@ class Client:
     _default_port = 80
     _extra_options: tuple[str, ...] = ()
 
-    def __init__(self, address: Any, **options: Any) -> None:
+    def __init__(self, address: Address, **options: Unpack[ClientOptions]) -> None:
         self._family = _check_address(address)
         unknown = sorted(set(options) - set(_OPTIONS) - set(self._extra_options))
         if unknown:
@@ -112,7 +111,7 @@ class Client:
         on_connect = options.get("on_connect")
         if on_connect is not None and not callable(on_connect):
             raise TypeError(f"on_connect: not callable: {on_connect!r}")
-        self.on_connect: Callable[[Connection], Any] | None = on_connect
+        self.on_connect: ClientOnConnect | None = on_connect
         self._headers: dict[str, str] = {}
         if self.authorization is not None:
             self._headers["authorization"] = self.authorization
@@ -148,9 +147,9 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
 
-    def create_socket(self) -> Any:
+    def create_socket(self) -> socket.socket:
         """Return a new socket connected to ``address``, timeout applied."""
-        address = self.address
+        address: Any = self.address  # its shape follows self._family
         if self._family == socket.AF_INET:
             sock = socket.create_connection(address[:2], self.timeout)
         else:
@@ -197,13 +196,19 @@ class SSLClient(Client):
     _extra_options = ("ssl_host",)
 
     def __init__(
-        self, sslctx: ssl.SSLContext | dict[str, Any], address: Any, **options: Any
+        self,
+        sslctx: ssl.SSLContext | dict[str, Any],
+        address: Address,
+        **options: Unpack[SSLClientOptions],
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
-        from degu._sslctx import get_client_sslctx
+        from degu._sslctx import TLSSessions, get_client_sslctx
 
         self.sslctx: ssl.SSLContext = get_client_sslctx(sslctx)
-        super().__init__(address, **options)
+        #: Sessions to resume on the next connections (docs/reference/tls.rst).
+        self.tls_sessions = TLSSessions()
+        # ssl_host is one of _extra_options, which Client accepts at run time.
+        super().__init__(address, **options)  # type: ignore[misc]
         if "ssl_host" in options:
             self.ssl_host = _check_optional_str("ssl_host", options["ssl_host"])
         else:
@@ -217,13 +222,17 @@ class SSLClient(Client):
             )
 
     def __repr__(self) -> str:
-        return f"SSLClient(<sslctx>, {self.address!r})"
+        return f"{type(self).__name__}(<sslctx>, {self.address!r})"
 
-    def create_socket(self) -> Any:
-        """A new TLS socket (``server_hostname=ssl_host``), handshake done."""
+    def create_socket(self) -> ssl.SSLSocket:
+        """A new TLS socket (``server_hostname=ssl_host``), handshake done.
+
+        It resumes a session of an earlier connection when one is kept in
+        ``tls_sessions``.
+        """
         sock = super().create_socket()
         try:
-            return self.sslctx.wrap_socket(sock, server_hostname=self.ssl_host)
+            return self.tls_sessions.wrap(self.sslctx, sock, self.ssl_host)
         except BaseException:
             sock.close()
             raise

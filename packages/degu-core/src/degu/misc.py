@@ -26,6 +26,8 @@ from degu.base import Request
 if TYPE_CHECKING:
     from degu._processes import TempServer, TempSSLServer
     from degu._temppki import TempPKI
+    from degu.base import API, Session
+    from degu.typehints import ResponseTuple, RGIApp
 
 __all__ = (
     "AccessLogger",
@@ -146,7 +148,7 @@ def format_response(status: int, reason: str, headers: Mapping[str, Any]) -> byt
 
 
 def parse_headers(src: bytes, isresponse: bool = False) -> dict[str, Any]:
-    """Parse CRLF-separated header lines with the rules of SPEC §1.5.
+    """Parse CRLF-separated header lines with the rules of docs/explanation/limits.rst.
 
     ``isresponse`` selects the response rules (``content-range`` allowed,
     ``range`` refused); it must be exactly a ``bool``.
@@ -190,7 +192,7 @@ class RequestLogger:
     passes through unchanged, and the app's ``on_connect`` (if any) is kept.
     """
 
-    def __init__(self, app: Callable[..., Any]) -> None:
+    def __init__(self, app: RGIApp) -> None:
         if not callable(app):
             raise TypeError(f"app: not callable: {app!r}")
         self.app = app
@@ -201,7 +203,7 @@ class RequestLogger:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Call the app and log the request with the status it answered."""
         response = self.app(session, request, api)
         log.info(
@@ -308,9 +310,7 @@ class AccessLogger:
     through this class.
     """
 
-    def __init__(
-        self, app: Callable[..., Any], logger: logging.Logger | None = None
-    ) -> None:
+    def __init__(self, app: RGIApp, logger: logging.Logger | None = None) -> None:
         if not callable(app):
             raise TypeError(f"app: not callable: {app!r}")
         if logger is not None and not isinstance(logger, logging.Logger):
@@ -334,13 +334,16 @@ class AccessLogger:
         )
         self.logger.info("%s", line)
 
-    def __call__(self, session: Any, request: Any, api: Any) -> Any:
+    def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Call the app, then log the request with the status it answered."""
         try:
             response = self.app(session, request, api)
         except Exception:
             self._log(session, request, 500, None)
             raise
+        # An untyped app may return anything: what is logged is checked.
+        status: object
+        size: object
         try:
             status, headers, body = response[0], response[2], response[3]
             size = headers.get("content-length") if isinstance(headers, dict) else None

@@ -1,13 +1,13 @@
-"""RGI validation middleware: a strict, slow checker for servers and apps (SPEC §8).
+"""RGI validation middleware: a strict, slow checker for servers and apps.
 
 Wrap an app in :class:`Validator` while developing or testing it: every
 session, request and response that passes through is checked against the RGI
-contract (SPEC §3), and the first violation raises a ``TypeError`` (wrong type)
-or ``ValueError`` (wrong value) naming the offending item.
+contract (docs/explanation/rgi.rst), and the first violation raises a
+``TypeError`` (wrong type) or ``ValueError`` (wrong value) naming the offending item.
 
-This module must not import any other Degu module (SPEC §8): the body classes
-it recognises come from the ``bodies``/``api`` argument of each call, so it
-also validates servers that are not Degu.
+This module must not import any other Degu module (docs/reference/rgi.rst):
+the body classes it recognises come from the ``bodies``/``api`` argument of
+each call, so it also validates servers that are not Degu.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Any
 
 __all__ = ("Validator",)
 
+# The format of docs/explanation/wire.rst.  degu._common defines it for the
+# rest of degu-core; this copy stays because this module imports no other Degu
+# module, so that it can validate any RGI server (docs/reference/rgi.rst).
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 REQUEST_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH")
 #: Methods whose requests may carry a body (RFC 9110 §9.3; RFC 5789 §2).
@@ -26,14 +29,14 @@ _NO_CONTENT = (204, 304)
 LENGTH = "content-length"
 ENCODING = "transfer-encoding"
 
-# Body states (SPEC §0.2): a body handed to the app must be fresh, and the
+# Body states (docs/reference/base.rst): a body handed to the app must be fresh, and the
 # request body must be fully read by the time the app returns.
 _BODY_READY = 0
 _BODY_CONSUMED = 2
 
 
 def _getattr(label: str, obj: object, name: str) -> Any:
-    """Return ``obj.name`` or raise the SPEC §8 "no attribute" ``ValueError``."""
+    """Return ``obj.name`` or raise the "no attribute" ``ValueError``."""
     if not hasattr(obj, name):
         raise ValueError(
             f"{label}: {type(obj).__name__!r} object has no attribute {name!r}"
@@ -44,7 +47,7 @@ def _getattr(label: str, obj: object, name: str) -> Any:
 def _check_type(label: str, obj: object, kind: type | tuple[type, ...]) -> None:
     """Raise TYPE_ERROR unless ``obj`` is an instance of ``kind``.
 
-    ``bool`` never counts as an ``int`` here (SPEC §0.1).
+    ``bool`` never counts as an ``int`` here (docs/explanation/wire.rst).
     """
     if isinstance(obj, bool) and kind is int:
         raise TypeError(TYPE_ERROR.format(label, kind, type(obj), obj))
@@ -83,7 +86,7 @@ def _validate_headers(label: str, headers: object, bodies: object) -> None:
     """Check a header dict: lowercase str keys, typed values, sane framing."""
     _check_type(label, headers, dict)
     assert isinstance(headers, dict)
-    # Range and ContentRange come from the api namedtuple (SPEC §14 item 7);
+    # Range and ContentRange come from the api namedtuple (docs/reference/rgi.rst);
     # an older api without them simply admits only str values.
     # The one-sided forms (RFC 9110 §14.1.2) came later: an api without them
     # admits only a Range (or a str) as a request's range value.
@@ -289,7 +292,10 @@ def _validate_response(method: str, response: object, bodies: object) -> None:
 
 
 class Validator:
-    """Middleware that checks every RGI call against the contract (SPEC §3, §8)."""
+    """Middleware that checks every RGI call against the contract.
+
+    The contract is explained in docs/explanation/rgi.rst.
+    """
 
     def __init__(self, app: Callable[..., Any]) -> None:
         if not callable(app):

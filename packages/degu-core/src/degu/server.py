@@ -17,17 +17,18 @@ import socket
 import threading
 from collections.abc import Callable
 
-from degu._common import TYPE_ERROR, check_int
-from degu._request import MAX_REQUESTS_LIMIT
-from degu.base import Request, Session
+from degu._common import TYPE_CHECKING, TYPE_ERROR, check_int
+from degu._log import LazyLogger
+from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
-    import logging
     import ssl
-    from typing import Any
+    from collections.abc import Mapping
+    from typing import Any, Unpack
 
     from degu._loop import ServerLoop
+    from degu._sslctx import build_server_sslctx as build_server_sslctx
+    from degu.typehints import Address, RGIApp, ServerAddress, ServerOptions
 
 __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 order)
 
@@ -46,16 +47,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "min_rate": DEFAULT_MIN_RATE,
 }
 
-_log: logging.Logger | None = None
+# Imports logging only for a record that could be printed (degu/_log.py).
+_log = LazyLogger("degu.server")
 
 
-def _logger() -> logging.Logger:
-    # logging costs ~10 ms to import; only a running server needs it.
-    global _log
-    if _log is None:
-        import logging
-
-        _log = logging.getLogger("degu.server")
+def _logger() -> LazyLogger:
     return _log
 
 
@@ -67,7 +63,7 @@ def _check_positive(name: str, value: object) -> float:
     return value
 
 
-def _check_options(cls_name: str, options: dict[str, Any]) -> dict[str, Any]:
+def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise TypeError(f"unsupported {cls_name}() **options: {', '.join(unknown)}")
@@ -137,7 +133,12 @@ def _app_name(app: Any) -> str:
 class Server:
     """An HTTP server bound to *address*, serving the RGI *app*."""
 
-    def __init__(self, address: Any, app: Callable[..., Any], **options: Any) -> None:
+    #: What the listening socket is bound to (its ``getsockname()``).
+    address: Address
+
+    def __init__(
+        self, address: ServerAddress, app: RGIApp, **options: Unpack[ServerOptions]
+    ) -> None:
         if not callable(app):
             raise TypeError(f"app: not callable: {app!r}")
         on_connect = getattr(app, "on_connect", None)
@@ -285,9 +286,9 @@ class SSLServer(Server):
     def __init__(
         self,
         sslctx: ssl.SSLContext | dict[str, Any],
-        address: Any,
-        app: Callable[..., Any],
-        **options: Any,
+        address: ServerAddress,
+        app: RGIApp,
+        **options: Unpack[ServerOptions],
     ) -> None:
         # Imported here so that plain HTTP never pays for the ssl module.
         from degu._sslctx import get_server_sslctx
@@ -296,7 +297,8 @@ class SSLServer(Server):
         super().__init__(address, app, **options)
 
     def __repr__(self) -> str:
-        return f"SSLServer(<sslctx>, {self.address!r}, {_app_name(self.app)})"
+        name = type(self).__name__
+        return f"{name}(<sslctx>, {self.address!r}, {_app_name(self.app)})"
 
     def _wrap_socket(self, sock: socket.socket) -> Any:
         # The handshake runs in the I/O loop, step by step as the peer's

@@ -1,4 +1,4 @@
-"""A throw-away PKI for tests and demos, made with the ``openssl`` CLI (SPEC §7).
+"""A throw-away PKI for tests and demos, made with the ``openssl`` CLI.
 
 Not for production: keys are written unencrypted, certificates are valid for
 :data:`DAYS` days, and nothing is revocable. What it gives is a realistic

@@ -1,4 +1,4 @@
-"""Deprecated request helpers, kept for code written against older Degu (SPEC §11).
+"""Deprecated request helpers, kept for code written against older Degu.
 
 New code should call :meth:`degu.base.Request.shift_path` and
 :meth:`degu.base.Request.build_proxy_uri` instead.  These functions are

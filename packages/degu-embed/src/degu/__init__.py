@@ -4,9 +4,10 @@ This module belongs to the degu-embed distribution and is the only
 ``__init__.py`` in the shared ``degu`` namespace.  Importing it must stay
 cheap: it imports nothing at module level but :mod:`os` and :mod:`sys`, which
 every interpreter has loaded before it runs any code (no socket, ssl,
-threading, multiprocessing or logging, and no ``degu.*`` submodule).  The
-process machinery (``degu._processes``, in degu-core) is imported when a
-server is started, and the server modules only inside the child (SPEC §12).
+threading, multiprocessing or logging), and of degu-core only
+``degu._lifetime``, which imports nothing.  The process machinery
+(``degu._processes``) is imported when a server is started, and the server
+modules only inside the child.
 """
 
 # Keep the namespace open: degu-core and degu-controller install their modules
@@ -32,7 +33,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.process import BaseProcess
-    from typing import Any, Self
+    from typing import Any, Unpack
+
+    from degu.typehints import Address, RGIApp, ServerOptions
 del TYPE_CHECKING
 
 __version__ = "0.3.0"
@@ -47,8 +50,10 @@ IPv4_LOOPBACK = ("127.0.0.1", 0)
 IPv4_ANY = ("0.0.0.0", 0)
 ADDRESS_CONSTANTS = (IPv6_LOOPBACK, IPv6_ANY, IPv4_LOOPBACK, IPv4_ANY)
 
-#: Seconds to wait for a live but silent server process to report its address.
-START_TIMEOUT = 60.0
+# The one degu-core module imported here: it imports nothing itself, and it
+# holds what EmbeddedServer shares with degu.misc.TempServer.  degu-embed pins
+# degu-core to the release series this private interface comes from.
+from degu._lifetime import START_TIMEOUT, ServerProcessOwner  # noqa: E402
 
 __all__ = [
     "ADDRESS_CONSTANTS",
@@ -65,11 +70,11 @@ __all__ = [
 
 
 def start_server(
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.Server`` in a new process.
 
     In the child, ``build_func(*build_args)`` builds the app and
@@ -87,11 +92,11 @@ def start_server(
 
 def start_sslserver(
     sslconfig: "dict[str, Any]",
-    address: "Any",
-    build_func: "Callable[..., Any]",
+    address: "Address",
+    build_func: "Callable[..., RGIApp]",
     *build_args: "Any",
-    **options: "Any",
-) -> "tuple[BaseProcess, Any]":
+    **options: "Unpack[ServerOptions]",
+) -> "tuple[BaseProcess, Address]":
     """Start a ``degu.server.SSLServer`` in a new process.
 
     ``sslconfig`` must be a ``dict`` (checked here, before the process starts);
@@ -104,38 +109,14 @@ def start_sslserver(
     return start_server_process(recipe, timeout=START_TIMEOUT)
 
 
-class _Embedded:
-    # Shared by EmbeddedServer and EmbeddedSSLServer, which SPEC §12.5 keeps
-    # apart (neither is a subclass of the other).
-    address: "Any"
-    build_func: "Callable[..., Any]"
+class _Embedded(ServerProcessOwner):
+    # Attributes shared by EmbeddedServer and EmbeddedSSLServer, which
+    # docs/reference/degu.rst keeps apart (neither is a subclass of the
+    # other); stopping lives in degu._lifetime, shared with TempServer.
+    address: "Address"
+    build_func: "Callable[..., RGIApp]"
     build_args: "tuple[Any, ...]"
-    options: "dict[str, Any]"
-    process: "BaseProcess"
-
-    def terminate(self) -> None:
-        """Stop the server process; safe to call again, bounded in time.
-
-        SIGTERM first, SIGKILL if it has not exited a few seconds later;
-        ``self.process.exitcode`` is set afterwards.
-        """
-        process = self.__dict__.get("process")
-        if process is not None:
-            from degu._processes import stop_process
-
-            stop_process(process)
-
-    def __del__(self) -> None:
-        try:
-            self.terminate()
-        except Exception:  # never raise from a finalizer (e.g. at exit)
-            pass
-
-    def __enter__(self) -> "Self":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.terminate()
+    options: "ServerOptions"
 
 
 class EmbeddedServer(_Embedded):
@@ -147,10 +128,10 @@ class EmbeddedServer(_Embedded):
 
     def __init__(
         self,
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         self.build_func = build_func
         self.build_args = build_args
@@ -173,10 +154,10 @@ class EmbeddedSSLServer(_Embedded):
     def __init__(
         self,
         sslconfig: "dict[str, Any]",
-        address: "Any",
-        build_func: "Callable[..., Any]",
+        address: "Address",
+        build_func: "Callable[..., RGIApp]",
         *build_args: "Any",
-        **options: "Any",
+        **options: "Unpack[ServerOptions]",
     ) -> None:
         from degu._processes import check_sslconfig
 

@@ -1,7 +1,7 @@
 """Run an asyncio server in a daemon thread, started and stopped from outside.
 
-This module implements SPEC §13 (the seed's ``Controller``) and the context
-manager of §14 item 4.  It uses the standard library only and imports no
+This module implements ``Controller`` and its context manager
+(docs/reference/controller.rst).  It uses the standard library only and imports no
 other ``degu`` module, so degu-controller can be installed on its own.
 
 Design, in one paragraph: every start creates a fresh ``_Run`` record that the
@@ -30,7 +30,7 @@ __all__ = ("Controller",)
 log = logging.getLogger(__name__)
 
 #: Environment variable that, when set, replaces the
-#: ``ready_timeout`` argument (the seed's precedence rule).
+#: ``ready_timeout`` argument (docs/reference/controller.rst).
 TIMEOUT_ENV: Final = "PYTHONASYNCIOCONTROLLERTIMEOUT"
 
 #: Seconds :meth:`Controller.stop` waits for the loop thread to finish (or
@@ -52,6 +52,8 @@ _ABANDONED: Final = "abandoned"
 def _check_timeout(value: object, name: str) -> float:
     """Return *value* as a float number of seconds, finite and > 0."""
     if type(value) not in (int, float):
+        # The format of docs/explanation/wire.rst, spelled out here because
+        # degu-controller imports nothing from degu-core.
         raise TypeError(f"{name}: need a {float!r}; got a {type(value)!r}: {value!r}")
     seconds = float(value)  # type: ignore[arg-type]
     if not (math.isfinite(seconds) and seconds > 0):
@@ -60,9 +62,10 @@ def _check_timeout(value: object, name: str) -> float:
 
 
 def _resolve_ready_timeout(argument: object) -> float:
-    """Apply the seed's rule: the environment variable wins over the argument."""
+    """The environment variable wins over the argument."""
     raw = os.environ.get(TIMEOUT_ENV)
-    # SPEC §13: set at all (even to an empty string) means it must parse.
+    # Set at all (even to an empty string) means it must parse
+    # (docs/reference/controller.rst).
     if raw is None:
         return _check_timeout(argument, "ready_timeout")
     try:
@@ -113,7 +116,7 @@ class _Tracking:
     """Forward protocol callbacks to the user's protocol, noting its transport.
 
     Python 3.11 and 3.12 have no ``Server.close_clients()``, so this is how
-    stop() finds every client connection to close (SPEC §13).
+    stop() finds every client connection to close.
     """
 
     def __init__(self, inner: Any, run: _Run) -> None:
