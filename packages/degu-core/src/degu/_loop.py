@@ -494,8 +494,6 @@ class ServerLoop:
             if eof:
                 self._close(conn, "peer closed the connection")
             return
-        if conn.state == Verdict.IDLE:
-            self._enter(conn, Verdict.READING, _READ)
         try:
             verdict = advance(conn)
         except RequestRefused as e:
@@ -508,6 +506,10 @@ class ServerLoop:
         elif eof:
             # The peer half-closed mid-preamble: it may still read an answer.
             self._refuse(conn, RequestRefused(400, "EOF in the request preamble"))
+        elif conn.state == Verdict.IDLE:
+            # Only now: a request that arrived whole goes straight from idle
+            # to a worker, without a pass through the reading state.
+            self._enter(conn, Verdict.READING, _READ)
 
     def _refuse(self, conn: ServerConnection, error: RequestRefused) -> None:
         assert conn.stream is not None
