@@ -74,9 +74,10 @@ _OUT_OF_DESCRIPTORS = frozenset(
     [errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM]
 )
 _BUSY = render_error_response(503)
-# select.EPOLLIN / EPOLLOUT.
+# select.EPOLLIN / EPOLLOUT / EPOLLONESHOT.
 _READ = 1
 _WRITE = 4
+_ONESHOT = 1 << 30
 _ACCEPT = "accept"
 _WAKE = "wake"
 _HANDSHAKE = 5
@@ -228,7 +229,14 @@ class ServerLoop:
                 except OSError:
                     pass
             else:
+                # Connections are watched one event at a time (EPOLLONESHOT):
+                # one that goes to a worker needs no epoll_ctl() to leave
+                # epoll, only one to come back (server CPU per request at
+                # wrk -c128: 22 -> 19 us).  One that stays here is re-armed.
+                tag.armed = False
                 self._ready(tag)
+                if not tag.armed and tag.state >= 0 and tag in self._conns:
+                    self._arm(tag, entry[1])
         self._take_back()
         self._expire(monotonic())
 
@@ -290,7 +298,24 @@ class ServerLoop:
             conn.state = state
             conn.since = monotonic()
             self._waiting(state)[conn] = None
-        self._watch(conn.sock.fileno(), events, conn)
+        self._arm(conn, events)
+
+    def _arm(self, conn: ServerConnection, events: int) -> None:
+        """Watch *conn* for its next *events* (once: EPOLLONESHOT)."""
+        assert self._ep is not None
+        fd = conn.sock.fileno()
+        flags = events | _ONESHOT
+        if fd in self._watched:
+            try:
+                self._ep.modify(fd, flags)
+            except FileNotFoundError:
+                # Closed behind our back (an app's on_connect may close its
+                # socket) and the descriptor reused: the kernel forgot it.
+                self._ep.register(fd, flags)
+        else:
+            self._ep.register(fd, flags)
+        self._watched[fd] = (conn, events)
+        conn.armed = True
 
     def _watch(self, fd: int, events: int, tag: Any) -> None:
         assert self._ep is not None
@@ -519,8 +544,9 @@ class ServerLoop:
         self._linger(conn)
 
     def _dispatch(self, conn: ServerConnection) -> None:
+        # It stays registered in epoll, disarmed by the event that brought
+        # it here or, if it came otherwise, ignored when one comes.
         self._leave(conn)
-        self._unregister(conn)
         self._busy.add(conn)
         self._pool.submit(conn)
 

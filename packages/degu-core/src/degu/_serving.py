@@ -131,6 +131,7 @@ class ServerConnection:
     """What the server knows about one open connection."""
 
     __slots__ = (
+        "armed",
         "body_scan",
         "body_since",
         "connected",
@@ -168,6 +169,8 @@ class ServerConnection:
         self.since = 0.0
         #: Bytes dropped while lingering.
         self.drained = 0
+        #: Whether the loop's epoll will report its next event (one-shot).
+        self.armed = False
 
     def attach(self, stream: Stream) -> None:
         """Start reading from *stream* (after accept, or after a handshake)."""
