@@ -435,7 +435,6 @@ def test_out_of_descriptors_backs_off_and_logs_once_per_episode() -> None:
     assert len(err) < 4000
 
 
-
 def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
     """An app may close a socket the loop watches; the fd number comes back."""
     import logging
@@ -474,4 +473,3 @@ def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
         loop._ep.close()
         loop._wake_r.close()
         loop._wake_w.close()
-
