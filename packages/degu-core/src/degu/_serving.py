@@ -243,9 +243,9 @@ def advance(conn: ServerConnection) -> int:
             conn.body_scan = 0
             conn.body_since = monotonic()
             if _expects_continue(headers):
-                # The client waits for this before it sends the body (RFC
-                # 9110 §10.1.1); an app can still refuse with its final
-                # response.
+                # The client waits for this before it sends the body
+                # (RFC 9110 §10.1.1); an app can still refuse with its
+                # final response.
                 assert conn.stream is not None
                 conn.stream.send_nowait(_CONTINUE)
     framing = pending[5]
