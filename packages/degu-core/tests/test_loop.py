@@ -433,3 +433,43 @@ def test_out_of_descriptors_backs_off_and_logs_once_per_episode() -> None:
     assert 1 <= len(failed) <= 3, err[-2000:]
     assert "accepting again after" in err
     assert len(err) < 4000
+
+
+def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
+    """An app may close a socket the loop watches; the fd number comes back."""
+    import logging
+    import select
+
+    from degu._loop import ServerLoop
+    from degu._serving import ServerConnection, ServingRules
+
+    rules = ServingRules(app, None, 5, 16384, lambda: False)
+    with socket.create_server(("127.0.0.1", 0)) as lsock:
+        loop = ServerLoop(
+            lsock,
+            rules,
+            workers=1,
+            max_open=10,
+            max_requests=10,
+            wrap=None,
+            log=logging.getLogger("test"),
+        )
+        loop._ep = select.epoll()
+        a, b = socket.socketpair()
+        first = ServerConnection(a, Session(("x", 1), None, 10))
+        loop._arm(first, 1)
+        fd = a.fileno()
+        a.close()  # behind the loop's back: the kernel forgets it
+        c, d = socket.socketpair()
+        with b, c, d:
+            if c.fileno() != fd:
+                d, c = c, d
+            assert c.fileno() == fd
+            second = ServerConnection(c, Session(("x", 2), None, 10))
+            loop._arm(second, 1)
+            d.sendall(b"x")
+            assert loop._ep.poll(5) == [(fd, select.EPOLLIN)]
+            assert loop._watched[fd][0] is second
+        loop._ep.close()
+        loop._wake_r.close()
+        loop._wake_w.close()

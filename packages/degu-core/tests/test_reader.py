@@ -211,3 +211,47 @@ def test_Reader_close_is_idempotent(fake_socket: Any) -> None:
     reader.close()
     assert sock.closed and reader.closed
     assert repr(reader) == "<reader>"
+
+
+def test_Reader_fill_within_buffers_what_arrives_within_seconds() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        reader = Reader(SocketStream(a, 5))
+        start = monotonic()
+        with pytest.raises(TimeoutError):
+            reader.fill_within(0.1)
+        assert monotonic() - start < 2
+        assert reader.buffered == 0
+        b.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert reader.fill_within(0.1) == 18
+        assert reader.preamble_end() == 14
+        b.close()
+        reader.take_preamble(14)
+        assert reader.fill_within(0.1) == 0
+
+
+def test_Reader_release_keeps_spare_buffers_up_to_SPARE_BUFFERS(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import degu._reader
+
+    spare: list[Any] = []
+    monkeypatch.setattr(degu._reader, "_spare", spare)
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 5)
+        readers = [Reader(stream) for _ in range(degu._reader.SPARE_BUFFERS + 2)]
+        bufs = [r.buffered_span()[0] for r in readers]
+        assert len({id(buf) for buf in bufs}) == len(readers)
+        b.sendall(b"x")
+        readers[0].fill_within(1)
+        readers[0].release()  # holds an unread byte: keeps its buffer
+        assert spare == []
+        for r in readers[1:]:
+            r.release()
+        assert len(spare) == degu._reader.SPARE_BUFFERS
+        # The next message reuses one, stale bytes unseen.
+        again = Reader(stream)
+        buf, start, stop = again.buffered_span()
+        assert buf is bufs[-2] and start == stop == 0
+        assert again.buffered == 0

@@ -178,3 +178,133 @@ def test_make_stream_picks_by_socket_type() -> None:
     with a, b:
         assert type(make_stream(a, 5)) is SocketStream
         assert type(make_stream(_Liar(0), 5)) is ObjectStream
+
+
+def test_SocketStream_recv_within_waits_at_most_seconds_and_keeps_the_timeout() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 30)
+        buf = memoryview(bytearray(10))
+        start = monotonic()
+        with pytest.raises(TimeoutError, match="^timed out$"):
+            stream.recv_within(buf, 0.2)
+        assert 0.15 <= monotonic() - start < 2
+        # The kernel timeout stays set for the next wait between messages.
+        raw = a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        assert raw == socket_timeval(0.2)
+        b.sendall(b"hi")
+        assert stream.recv_within(buf, 0.2) == 2
+        assert bytes(buf[:2]) == b"hi"
+        b.close()
+        assert stream.recv_within(buf, 0.2) == 0
+
+
+def socket_timeval(seconds: float) -> bytes:
+    import struct
+
+    return struct.pack("ll", int(seconds), round(seconds % 1 * 1_000_000))
+
+
+def _recording_send(stream: SocketStream) -> list[tuple[int, tuple[Any, ...]]]:
+    calls: list[tuple[int, tuple[Any, ...]]] = []
+    real = stream._send
+
+    def send(data: Any, *flags: Any) -> int:
+        calls.append((len(data), flags))
+        n: int = real(data, *flags)
+        return n
+
+    stream._send = send  # type: ignore[misc]
+    return calls
+
+
+def test_SocketStream_small_send_is_one_call_that_cannot_block() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 5)
+        calls = _recording_send(stream)
+        budget = Budget(5)
+        stream.send_all(b"hello", budget)
+        assert calls == [(5, (socket.MSG_DONTWAIT,))]
+        assert (budget.moved, budget.waited) == (5, 0.0)
+        assert b.recv(10) == b"hello"
+
+
+def test_SocketStream_send_waits_within_budget_once_the_buffer_is_full() -> None:
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    data = b"w" * UNIX_SEND_MAX
+    got = bytearray()
+
+    def drain() -> None:
+        while len(got) < len(data) and (chunk := b.recv(65536)):
+            got.extend(chunk)
+
+    with a, b:
+        stream = SocketStream(a, 5)
+        calls = _recording_send(stream)
+        thread = threading.Thread(target=drain)
+        thread.start()
+        budget = Budget(5)
+        stream.send_all(data, budget)
+        thread.join(5)
+        assert got == data
+        assert budget.moved == len(data)
+        # First a send that cannot block, then sends bounded by the kernel.
+        assert calls[0][1] == (socket.MSG_DONTWAIT,)
+        assert calls[0][0] == len(data) > sum(n for n, f in calls[1:] if not f) > 0
+
+
+def test_SocketStream_send_with_a_spent_budget_times_out_without_sending() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = SocketStream(a, 5)
+        budget = Budget(0.1)
+        budget.waited = 0.2
+        with pytest.raises(TimeoutError):
+            stream.send_all(b"late", budget)
+        assert budget.moved == 0
+        assert stream.recv_nowait(memoryview(bytearray(10))) is None
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(10)
+
+
+def test_ObjectStream_recv_within_is_a_budgeted_recv() -> None:
+    stream = ObjectStream(_Liar(3))
+    assert stream.recv_within(memoryview(bytearray(10)), 0.5) == 3
+    with pytest.raises(ValueError, match="need 0 <= received <= 2"):
+        stream.recv_within(memoryview(bytearray(2)), 0.5)
+
+
+def test_TLSStream_recv_within_waits_at_most_seconds() -> None:
+    from degu._sslctx import build_client_sslctx, build_server_sslctx
+    from degu._stream import TLSStream
+    from degu._temppki import TempPKI
+
+    pki = TempPKI()
+    a, b = socket.socketpair()
+    server_ctx = build_server_sslctx(pki.server_sslconfig)
+    client_ctx = build_client_sslctx(pki.client_sslconfig)
+    with server_ctx.wrap_socket(
+        a, server_side=True, do_handshake_on_connect=False
+    ) as s:
+        c = client_ctx.wrap_socket(b, do_handshake_on_connect=False)
+        with c:
+            thread = threading.Thread(target=c.do_handshake)
+            thread.start()
+            s.do_handshake()
+            thread.join(5)
+            stream = TLSStream(s)
+            buf = memoryview(bytearray(100))
+            start = monotonic()
+            with pytest.raises(TimeoutError, match="^timed out$"):
+                stream.recv_within(buf, 0.2)
+            assert 0.15 <= monotonic() - start < 2
+            c.sendall(b"onetwo")  # one record
+            assert stream.recv_within(buf[:3], 1) == 3
+            # The rest is decrypted, in the TLS layer: no wait for the kernel.
+            start = monotonic()
+            assert stream.recv_within(buf[3:6], 5) == 3
+            assert monotonic() - start < 2
+            assert bytes(buf[:6]) == b"onetwo"

@@ -40,10 +40,6 @@ class WorkerPool:
         self._idle = 0
         self._threads: list[threading.Thread] = []
 
-    def has_backlog(self) -> bool:
-        """Whether submitted items are waiting for a thread."""
-        return not self._queue.empty()
-
     def submit(self, item: Any) -> None:
         """Queue *item*; start a thread when the idle ones are all spoken for."""
         thread = None

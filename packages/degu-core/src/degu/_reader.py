@@ -21,11 +21,23 @@ if TYPE_CHECKING:
 
     from degu._stream import Stream
 
-__all__ = ["DIRECT_READ_MIN", "Reader"]
+__all__ = ["DIRECT_READ_MIN", "SPARE_BUFFERS", "Reader"]
 
 _END = b"\r\n\r\n"
 #: Reads at least this large bypass the buffer and land in the caller's memory.
 DIRECT_READ_MIN = 4096
+#: Released buffers kept for the next message, process-wide.  A fresh 32 KiB
+#: bytearray is a malloc, a memset and often a brk(): the server's I/O loop
+#: spent ~11 us per request on it under wrk -c128 (cProfile), as every
+#: request on an idle connection takes a buffer.  Server CPU per request at
+#: wrk -c128: 38 us keeping none, 32 us keeping 32, 21-22 us keeping 128
+#: (enough for 128 busy connections).  At most 4 MiB is kept.
+SPARE_BUFFERS = 128
+# (buffer, its memoryview) pairs; list append/pop are atomic, so the loop and
+# the workers share it without a lock.  A reused buffer is not zeroed: a
+# reader only ever exposes bytes it received into [_start, _stop).
+_spare: list[tuple[bytearray, memoryview]] = []
+_EMPTY = memoryview(b"")
 
 
 def _not_found(end: bytes, data: bytes | bytearray | memoryview) -> ValueError:
@@ -58,7 +70,7 @@ class Reader:
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self._buf: bytearray | None = None
-        self._mv = memoryview(b"")
+        self._mv = _EMPTY
         self._start = 0
         self._stop = 0
         # Where the search for CRLFCRLF resumes: a trickled preamble is
@@ -88,17 +100,25 @@ class Reader:
     def _ensure(self) -> bytearray:
         buf = self._buf
         if buf is None:
-            buf = self._buf = bytearray(BUF_LEN)
-            self._mv = memoryview(buf)
+            try:
+                buf, self._mv = _spare.pop()
+            except IndexError:
+                buf = bytearray(BUF_LEN)
+                self._mv = memoryview(buf)
+            self._buf = buf
             self._start = self._stop = self._scanned = 0
         return buf
 
     def release(self) -> None:
         """Drop the buffer when it holds nothing (an idle connection)."""
-        if self._buf is not None and self._start == self._stop:
-            self._mv.release()
+        buf = self._buf
+        if buf is not None and self._start == self._stop:
+            if len(_spare) < SPARE_BUFFERS:
+                _spare.append((buf, self._mv))
+            else:
+                self._mv.release()
             self._buf = None
-            self._mv = memoryview(b"")
+            self._mv = _EMPTY
             self._start = self._stop = self._scanned = 0
 
     @property
@@ -159,6 +179,12 @@ class Reader:
     def fill(self, budget: Budget) -> int:
         """Receive once, blocking within *budget*; 0 at EOF."""
         n = self.stream.recv_into(self._room(), budget)
+        self._stop += n
+        return n
+
+    def fill_within(self, seconds: float) -> int:
+        """Receive once, waiting at most *seconds* (between messages); 0 at EOF."""
+        n = self.stream.recv_within(self._room(), seconds)
         self._stop += n
         return n
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from degu._stream import Stream
 
 __all__ = [
+    "HOT_BUSY_MAX",
     "HOT_WAIT",
     "KEEP_OPEN_ERRORS",
     "NO_BODY_STATUSES",
@@ -64,6 +65,12 @@ NO_BODY_STATUSES = frozenset([204, 304])
 #: connection before handing it back to the I/O loop: a client that sends its
 #: next request at once (most of them) costs no hand-over between threads.
 HOT_WAIT = 0.005
+#: ... and only while at most this many connections are on workers (this
+#: one included).  Threads hot-waiting under load contend for the GIL, and
+#: the unlucky ones starve: at wrk -c128 (bench/bench_concurrency.py), p99
+#: was 70-125 ms with every worker hot-waiting; 13-18 ms allowing 1, 7-8 ms
+#: allowing 2, 8-9 ms allowing 4 (and 3-10% more requests/s than 2).
+HOT_BUSY_MAX = 2
 
 _ERRORS = {s: render_error_response(s) for s in (400, 413, 431, 500, 501, 505)}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -101,7 +108,7 @@ class RequestRefused(ValueError):
 class ServingRules:
     """What every connection of one server is served with."""
 
-    __slots__ = ("app", "has_backlog", "min_rate", "on_connect", "stopping", "timeout")
+    __slots__ = ("app", "crowded", "min_rate", "on_connect", "stopping", "timeout")
 
     def __init__(
         self,
@@ -117,14 +124,16 @@ class ServingRules:
         self.min_rate = min_rate
         #: True once the server shuts down.
         self.stopping = stopping
-        #: True while other connections wait for a worker (set by the loop).
-        self.has_backlog: Callable[[], bool] = lambda: False
+        #: True while more than ``HOT_BUSY_MAX`` connections are on workers,
+        #: running or waiting for one (set by the loop): no worker hot-waits.
+        self.crowded: Callable[[], bool] = lambda: False
 
 
 class ServerConnection:
     """What the server knows about one open connection."""
 
     __slots__ = (
+        "armed",
         "body_scan",
         "body_since",
         "connected",
@@ -162,6 +171,8 @@ class ServerConnection:
         self.since = 0.0
         #: Bytes dropped while lingering.
         self.drained = 0
+        #: Whether the loop's epoll will report its next event (one-shot).
+        self.armed = False
 
     def attach(self, stream: Stream) -> None:
         """Start reading from *stream* (after accept, or after a handshake)."""
@@ -230,13 +241,15 @@ def advance(conn: ServerConnection) -> int:
             status = e.status if isinstance(e, ParseError) else 400
             raise RequestRefused(status, str(e)) from e
         pending = conn.pending = (method, uri, path, query, headers, framing)
-        conn.body_scan = 0
-        conn.body_since = monotonic()
-        if framing is not None and _expects_continue(headers):
-            # The client waits for this before it sends the body (RFC 9110
-            # §10.1.1); an app can still refuse with its final response.
-            assert conn.stream is not None
-            conn.stream.send_nowait(_CONTINUE)
+        if framing is not None:
+            conn.body_scan = 0
+            conn.body_since = monotonic()
+            if _expects_continue(headers):
+                # The client waits for this before it sends the body
+                # (RFC 9110 §10.1.1); an app can still refuse with its
+                # final response.
+                assert conn.stream is not None
+                conn.stream.send_nowait(_CONTINUE)
     framing = pending[5]
     if framing is None or reader.full() or conn.run_anyway:
         return Verdict.READY
@@ -381,13 +394,13 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
         else:
             rbody.write_to(_Writer(stream, budget))
     verdict = Verdict.IDLE
-    if wants_close(rheaders):
+    if "connection" in rheaders and wants_close(rheaders):
         # The app ends the connection; what is left of an unread request
         # body is drained briefly so our response is not lost to a RST.
         session._close("connection: close")
         if body is not None and body._state != BODY_CONSUMED:
             verdict = Verdict.LINGER
-    elif wants_close(headers):
+    elif "connection" in headers and wants_close(headers):
         # RFC 9112 §9.6: answer, then read nothing more.
         session._close("connection: close")
     elif status >= 400 and status not in KEEP_OPEN_ERRORS:
@@ -410,30 +423,34 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
     reader = conn.reader
     assert reader is not None
     while True:
-        try:
-            verdict = advance(conn)
-        except RequestRefused as e:
-            assert conn.stream is not None
-            send_error(conn.stream, e.status)
-            raise
-        if verdict == Verdict.READY:
-            verdict = _respond(conn, rules)
-            if verdict == Verdict.CLOSE:
-                # Send our FIN now, not when the loop gets the connection
-                # back: a client about to reuse it sees it closing.
+        if conn.pending is None and not reader.buffered:
+            verdict = Verdict.IDLE  # what advance() would say, in one test
+        else:
+            try:
+                verdict = advance(conn)
+            except RequestRefused as e:
                 assert conn.stream is not None
-                conn.stream.shutdown()
-            if verdict != Verdict.IDLE:
-                return verdict
-            continue
+                send_error(conn.stream, e.status)
+                raise
+            if verdict == Verdict.READY:
+                verdict = _respond(conn, rules)
+                if verdict == Verdict.CLOSE:
+                    # Send our FIN now, not when the loop gets the connection
+                    # back: a client about to reuse it sees it closing.
+                    assert conn.stream is not None
+                    conn.stream.shutdown()
+                if verdict != Verdict.IDLE:
+                    return verdict
+                continue
         if conn.session._closed or rules.stopping():
             return Verdict.CLOSE
-        if verdict == Verdict.READING or rules.has_backlog():
+        if verdict == Verdict.READING or rules.crowded():
             return verdict
         # Nothing buffered: wait a moment for the client's next request here
-        # rather than paying a hand-over to the loop and back.
+        # rather than paying a hand-over to the loop and back; not under
+        # load (HOT_BUSY_MAX).
         try:
-            n = reader.fill(Budget(HOT_WAIT))
+            n = reader.fill_within(HOT_WAIT)
         except TimeoutError:
             return Verdict.IDLE
         if n == 0:

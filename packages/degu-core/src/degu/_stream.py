@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
         def recv_into(self, buf: memoryview, budget: Budget) -> int: ...
         def recv_nowait(self, buf: memoryview) -> int | None: ...
+        def recv_within(self, buf: memoryview, seconds: float) -> int: ...
         def send_all(self, data: Any, budget: Budget) -> None: ...
         def send_nowait(self, data: bytes) -> None: ...
         def pending(self) -> int: ...
@@ -186,6 +187,20 @@ class SocketStream:
         budget.moved += n
         return n
 
+    def recv_within(self, buf: memoryview, seconds: float) -> int:
+        """Receive into *buf*, waiting at most *seconds*, charged to no message.
+
+        For the wait between two messages (the server's hot wait): no budget,
+        no clock reads, and the kernel timeout stays set from one to the next.
+        """
+        if self._rcvtimeo != seconds:
+            self._set_rcvtimeo(seconds)
+        try:
+            n: int = self._recv_into(buf)
+        except BlockingIOError:
+            raise timed_out() from None
+        return n
+
     def recv_exact(self, head: bytes, size: int, budget: Budget) -> bytes:
         """*head* plus received bytes up to *size* in all (fewer only at EOF).
 
@@ -229,6 +244,15 @@ class SocketStream:
         cap = self._max_send
         view = None
         offset = 0
+        if not budget.waited and (not cap or size <= cap):
+            # Most messages fit the socket buffer: one send that cannot
+            # block needs no clock reads and no timeout set.  It waits on
+            # nobody, so the budget has nothing to charge.
+            try:
+                offset = self._send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                offset = 0
+            budget.moved += offset
         while offset < size:
             left = budget.check()
             if not left <= self._sndtimeo <= left + _SLACK:
@@ -280,38 +304,35 @@ class SocketStream:
 class TLSStream:
     """An ``SSLSocket`` in non-blocking mode, waited on with ``poll()``."""
 
-    __slots__ = ("_poll", "sock")
+    __slots__ = ("_events", "_poll", "_want", "sock")
 
     def __init__(self, sock: Any) -> None:
         import select
+        import ssl
 
         self.sock = sock
         sock.setblocking(False)
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN)
+        # Kept here: an import statement per read or write cost ~1 us.
+        self._events = (select.POLLIN, select.POLLOUT)
+        self._want = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
     def __repr__(self) -> str:
         return f"TLSStream({self.sock!r})"
 
     def _wait(self, want_write: bool, seconds: float) -> bool:
-        import select
-
-        self._poll.modify(
-            self.sock.fileno(), select.POLLOUT if want_write else select.POLLIN
-        )
+        self._poll.modify(self.sock.fileno(), self._events[want_write])
         return bool(self._poll.poll(max(seconds, 0.0) * 1000.0))
 
     def _retry(self, call: Any, arg: Any, budget: Budget) -> int:
-        import ssl
-
+        want_read_error = self._want[0]
         while True:
             try:
                 n: int = call(arg)
                 return n
-            except ssl.SSLWantReadError:
-                want_write = False
-            except ssl.SSLWantWriteError:
-                want_write = True
+            except self._want as e:
+                want_write = not isinstance(e, want_read_error)
             left = budget.check()
             t0 = monotonic()
             ready = self._wait(want_write, left)
@@ -325,13 +346,23 @@ class TLSStream:
         budget.moved += n
         return n
 
+    def recv_within(self, buf: memoryview, seconds: float) -> int:
+        """Receive into *buf*, waiting at most *seconds*, charged to no message.
+
+        Polls first: between two messages the next one has usually not
+        arrived yet, and a read that fails raises ``SSLWantReadError``,
+        which costs more than the ``poll()`` (bench/bench_tls.py).
+        """
+        sock = self.sock
+        if not sock.pending() and not self._wait(False, seconds):
+            raise timed_out()
+        return self._retry(sock.recv_into, buf, Budget(seconds))
+
     def recv_nowait(self, buf: memoryview) -> int | None:
         """Receive what can be decrypted now; ``None`` when nothing can."""
-        import ssl
-
         try:
             n: int = self.sock.recv_into(buf)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except self._want:
             return None
         return n
 
@@ -402,6 +433,10 @@ class ObjectStream:
             raise ValueError(f"need 0 <= received <= {len(buf)}; got {n!r}")
         budget.moved += n
         return n
+
+    def recv_within(self, buf: memoryview, seconds: float) -> int:
+        """``recv_into`` under a budget of *seconds* (checked between calls)."""
+        return self.recv_into(buf, Budget(seconds))
 
     def recv_nowait(self, buf: memoryview) -> int | None:
         """Not available on an arbitrary object: always a blocking read."""
