@@ -23,7 +23,7 @@ import os
 import ssl
 from collections import deque
 
-from degu._common import TYPE_CHECKING
+from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._log import LazyLogger
 
 if TYPE_CHECKING:
@@ -72,8 +72,6 @@ MAX_SESSIONS = 8
 #: sslconfig keys holding paths: each must be absolute and normalized.
 PATH_KEYS = ("cert_file", "key_file", "ca_file", "ca_path")
 
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
-
 # Fixed-version methods that allow something below TLS 1.2 (names, so that
 # no deprecated constant is touched; some may be absent from this OpenSSL).
 _OLD_PROTOCOLS = frozenset(
@@ -84,7 +82,7 @@ _OLD_PROTOCOLS = frozenset(
 def _check_sslconfig_type(sslconfig: object) -> dict[str, Any]:
     if type(sslconfig) is not dict:
         raise TypeError(
-            _TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
+            TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
         )
     return sslconfig
 
@@ -97,7 +95,7 @@ def _check_paths(sslconfig: dict[str, Any]) -> None:
         value = sslconfig[key]
         if type(value) is not str:
             name = f"sslconfig[{key!r}]"
-            raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
+            raise TypeError(TYPE_ERROR.format(name, str, type(value), value))
         if os.path.abspath(value) != value:
             # The misspelling is 0.19's and is kept (docs/reference/tls.rst), so callers
             # matching on the message keep working.
@@ -223,7 +221,7 @@ def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
     if type(check_hostname) is not bool:
         name = "sslconfig['check_hostname']"
         raise TypeError(
-            _TYPE_ERROR.format(name, bool, type(check_hostname), check_hostname)
+            TYPE_ERROR.format(name, bool, type(check_hostname), check_hostname)
         )
     if "key_file" in sslconfig and "cert_file" not in sslconfig:
         raise ValueError(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from degu._common import type_error as _type_error
 from degu._parsing import parse_headers as _parse_headers
 from degu._rendering import render_chunk
 from degu._targets import check_percents as _check_percents
@@ -102,7 +103,7 @@ def mkreq(
             or a component's percent-encoding is one the server refuses.
     """
     if type(shift) is not int:
-        raise TypeError(f"shift: need a {int!r}; got a {type(shift)!r}: {shift!r}")
+        _type_error("shift", int, shift)
     path_part, sep, query_part = uri.partition("?")
     path = [] if path_part == "/" else path_part.split("/")[1:]
     if "%" in path_part:
@@ -159,9 +160,7 @@ def parse_headers(src: bytes, isresponse: bool = False) -> dict[str, Any]:
     {'content-length': 17, 'x-foo': 'bar'}
     """
     if type(isresponse) is not bool:
-        raise TypeError(
-            f"isresponse: need a {bool!r}; got a {type(isresponse)!r}: {isresponse!r}"
-        )
+        _type_error("isresponse", bool, isresponse)
     return _parse_headers(src, isresponse=isresponse)
 
 

@@ -27,6 +27,8 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 
+from degu._common import TYPE_ERROR
+
 __all__ = [
     "DAYS",
     "KEY_BITS",
@@ -66,8 +68,6 @@ MAX_B32_BYTES = 60
 
 #: How many leading bytes of a SHA-512 digest make an id (48 Base32 chars).
 ID_DIGEST_BYTES = 30
-
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 
 # One config for every openssl run, so that the result never depends on the
 # system's openssl.cnf. The extensions make the chain pass strict X.509
@@ -114,13 +114,13 @@ def _openssl(*args: str, stdin: bytes = b"") -> bytes:
 
 def _check_str(name: str, value: object) -> str:
     if type(value) is not str:
-        raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
+        raise TypeError(TYPE_ERROR.format(name, str, type(value), value))
     return value
 
 
 def _check_bytes(name: str, value: object) -> bytes:
     if type(value) is not bytes:
-        raise TypeError(_TYPE_ERROR.format(name, bytes, type(value), value))
+        raise TypeError(TYPE_ERROR.format(name, bytes, type(value), value))
     return value
 
 
@@ -153,7 +153,7 @@ def b32enc(data: bytes) -> str:
 def random_id(numbytes: int = 15) -> str:
     """Return *numbytes* random bytes as Base32 text (24 characters by default)."""
     if type(numbytes) is not int:
-        raise TypeError(_TYPE_ERROR.format("numbytes", int, type(numbytes), numbytes))
+        raise TypeError(TYPE_ERROR.format("numbytes", int, type(numbytes), numbytes))
     _check_b32_size("numbytes", numbytes)
     return b32enc(os.urandom(numbytes))
 
@@ -171,7 +171,7 @@ def make_subject(cn: str) -> str:
 
 def _check_bits(bits: object) -> int:
     if type(bits) is not int:
-        raise TypeError(_TYPE_ERROR.format("bits", int, type(bits), bits))
+        raise TypeError(TYPE_ERROR.format("bits", int, type(bits), bits))
     if bits not in KEY_BITS:
         raise ValueError(f"bits must be one of {KEY_BITS!r}; got {bits!r}")
     return bits
@@ -192,7 +192,7 @@ def create_ec_key(curve: str = "P-256") -> bytes:
     accepted by every TLS 1.2 and 1.3 client Degu supports.
     """
     if type(curve) is not str:
-        raise TypeError(_TYPE_ERROR.format("curve", str, type(curve), curve))
+        raise TypeError(TYPE_ERROR.format("curve", str, type(curve), curve))
     if curve not in KEY_CURVES:
         raise ValueError(f"curve must be one of {KEY_CURVES!r}; got {curve!r}")
     return _openssl(
