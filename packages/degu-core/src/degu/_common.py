@@ -57,6 +57,7 @@ __all__ = [
     "BUF_LEN",
     "CHUNK_DATA_PER_FRAMING_BYTE",
     "CHUNK_FRAMING_ALLOWANCE",
+    "DEFAULT_MIN_RATE",
     "IO_SIZE",
     "MAX_CL_LEN",
     "MAX_HEADER_COUNT",
@@ -100,6 +101,9 @@ CHUNK_FRAMING_ALLOWANCE = 65536
 CHUNK_DATA_PER_FRAMING_BYTE = 64
 #: Max single read, chunk size, bytes body, and ChunkedBody.read() total.
 MAX_IO_SIZE = 16777216
+#: Default ``min_rate`` of servers and clients: bytes per second a body must
+#: average once its ``timeout`` is spent (docs/explanation/limits.rst).
+DEFAULT_MIN_RATE = 16384
 
 BODY_READY = 0
 BODY_STARTED = 1
@@ -157,6 +161,52 @@ def check_tuple(name: str, obj: object, size: int) -> tuple[Any, ...]:
     if len(obj) != size:
         raise ValueError(f"{name}: need a {size}-tuple; got a {len(obj)}-tuple")
     return obj
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return *value*, a seconds or bytes-per-second option, when finite and > 0.
+
+    One rule for ``timeout`` and ``min_rate`` of servers and clients
+    (docs/explanation/limits.rst): an exact ``int`` or ``float``, so neither
+    ``bool`` nor a numeric str passes.
+    """
+    if type(value) is not int and type(value) is not float:
+        type_error(name, (int, float), value)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"need 0 < {name} < inf; got {value!r}")
+    return value
+
+
+def address_family(address: object) -> int:
+    """Return the socket family *address* selects, or raise naming what is wrong.
+
+    A 2-tuple is IPv4, a 4-tuple IPv6 (``host`` a ``str``, ``port`` an
+    ``int``); a ``str`` is an absolute, normalized Unix socket path and a
+    ``bytes`` an abstract Unix socket name (docs/reference/server.rst).
+    Servers and clients take the same addresses.
+    """
+    # Imported here, not at the top: most importers of this module (the
+    # parsers and renderers) never need them, and both are loaded already
+    # by the server and the client that call this.
+    import os
+    import socket
+
+    if type(address) is tuple:
+        if len(address) not in (2, 4):
+            raise ValueError(f"address: must have 2 or 4 items; got {address!r}")
+        host, port = address[0], address[1]
+        if not isinstance(host, str):
+            type_error("host", str, host)
+        if not isinstance(port, int):
+            type_error("port", int, port)
+        return socket.AF_INET6 if len(address) == 4 else socket.AF_INET
+    if type(address) is str:
+        if address != os.path.abspath(address):
+            raise ValueError(f"address: bad socket filename: {address!r}")
+        return socket.AF_UNIX
+    if type(address) is bytes:
+        return socket.AF_UNIX
+    type_error("address", (tuple, str, bytes), address)
 
 
 def state_error(cls_name: str, state: int) -> ValueError:

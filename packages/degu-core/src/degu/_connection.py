@@ -18,6 +18,7 @@ from degu._bodies import Body, ChunkedBody, api, set_output_framing
 from degu._common import (
     BODY_CONSUMED,
     BODY_METHODS,
+    DEFAULT_MIN_RATE,
     JOIN_BODY_MAX,
     METHODS,
     TYPE_CHECKING,
@@ -37,10 +38,7 @@ if TYPE_CHECKING:
 
     from degu.typehints import Headers, OutputBody
 
-__all__ = ["DEFAULT_MIN_RATE", "MAX_INTERIM_RESPONSES", "Connection"]
-
-#: Bytes per second a body must average once ``timeout`` is spent.
-DEFAULT_MIN_RATE = 16384
+__all__ = ["MAX_INTERIM_RESPONSES", "Connection"]
 
 #: Unsolicited 1xx responses skipped before the final one; more is an attack.
 MAX_INTERIM_RESPONSES = 8
