@@ -131,3 +131,37 @@ def test_server_and_client_refuse_a_bad_rate_or_timeout_alike(
 def test_server_and_client_default_to_the_same_min_rate() -> None:
     with Server(("127.0.0.1", 0), _app) as server:
         assert server.min_rate == Client(server.address).min_rate == 16384
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x-a",
+        "x" * 32,
+        "x" * 33,
+        "x_y",
+        "x y",
+        "x.y",
+        "\u00e9t\u00e9",
+        "x\u0660",  # an Arabic-Indic digit: str.isdigit(), but not ASCII
+        "x\x00",
+    ],
+)
+def test_client_base_headers_and_rendering_agree_on_header_names(name: str) -> None:
+    """A base header the Client takes is one every request can send."""
+    from degu._rendering import render_request
+
+    try:
+        render_request("GET", "/", {name: "1"})
+    except ValueError:
+        renders = False
+    else:
+        renders = True
+    client = Client(("127.0.0.1", 80))
+    try:
+        client.set_base_header(name, "1")
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == renders

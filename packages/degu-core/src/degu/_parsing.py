@@ -44,13 +44,16 @@ __all__ = [
 
 # Character groups (docs/explanation/limits.rst).
 _LOWER = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+#: The header-name characters Degu writes: lowercase only
+#: (docs/explanation/wire.rst); it reads uppercase too (``NAME_CHARS``).
+OUT_NAME_CHARS = _LOWER
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PATH = b"+.:_~"
 _SPACE = b" "
 _VALUE = b"\"'()*,;<>[]"
 
 # Allowed sets, used as the delete argument of bytes.translate().
-NAME_CHARS = _LOWER + _UPPER
+NAME_CHARS = OUT_NAME_CHARS + _UPPER
 #: RFC 9110 §5.5 field-vchar without obs-text (VCHAR), plus SP and HTAB inside a
 #: value.  obs-text (0x80-0xff) stays refused: RFC 9110 §5.5 asks senders to
 #: keep to US-ASCII, and a ``str`` value then never depends on a guessed charset.

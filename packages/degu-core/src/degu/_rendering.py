@@ -20,7 +20,7 @@ from degu._common import (
     type_error,
 )
 from degu._errors import ParseError
-from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
+from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS, OUT_NAME_CHARS
 from degu._targets import check_target
 
 if TYPE_CHECKING:
@@ -36,8 +36,6 @@ __all__ = [
     "render_response",
 ]
 
-#: Outgoing header names: lowercase only (docs/explanation/wire.rst).
-OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 # The only caches here, both of exact ``str`` values already validated (a
 # lookup is guarded by ``type(x) is str``: a str subclass is never trusted,
 # its __format__ could inject CRLF).  Measured on a 2-vCPU VM, median of 7:

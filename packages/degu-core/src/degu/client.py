@@ -11,15 +11,14 @@ import socket
 
 from degu._common import (
     DEFAULT_MIN_RATE,
+    SCRATCH_LEN,
     TYPE_CHECKING,
     TYPE_ERROR,
     address_family,
     check_positive,
 )
+from degu._parsing import OUT_NAME_CHARS
 from degu.base import Connection, Response
-
-# The characters of an outgoing header name (docs/explanation/wire.rst).
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 if TYPE_CHECKING:
     import ssl
@@ -102,8 +101,14 @@ class Client:
             raise ValueError(f"name must be lowercase; got {name!r}")
         # Checked now, as every request would check it: a bad base header
         # would otherwise make each later request fail and close.
-        if len(name) > 32 or name.strip(_NAME_CHARS):
-            raise ValueError(f"name: need 1-32 of a-z, 0-9 and '-'; got {name!r}")
+        if (
+            len(name) > SCRATCH_LEN
+            or not name.isascii()
+            or name.encode().translate(None, OUT_NAME_CHARS)
+        ):
+            raise ValueError(
+                f"name: need 1-{SCRATCH_LEN} of a-z, 0-9 and '-'; got {name!r}"
+            )
         if value is None:
             self._headers.pop(name, None)
         else:
