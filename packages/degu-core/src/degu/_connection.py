@@ -19,7 +19,6 @@ from degu._common import (
     BODY_CONSUMED,
     BODY_METHODS,
     DEFAULT_MIN_RATE,
-    JOIN_BODY_MAX,
     METHODS,
     TYPE_CHECKING,
     TYPE_ERROR2,
@@ -30,7 +29,7 @@ from degu._common import (
 from degu._parsing import CHUNKED, parse_response, response_body_framing
 from degu._ranges import Range
 from degu._reader import Reader
-from degu._rendering import render_request
+from degu._rendering import render_request, send_message
 from degu._stream import FOREVER, Budget, make_stream
 
 if TYPE_CHECKING:
@@ -171,19 +170,7 @@ class Connection:
             budget = self._send_budget
             budget.moved = 0
             budget.waited = 0.0
-            if body is None:
-                stream.send_all(preamble, budget)
-            elif type(body) is bytes:
-                if len(body) <= JOIN_BODY_MAX:
-                    stream.send_all(preamble + body, budget)
-                else:
-                    stream.send_all(preamble, budget)
-                    stream.send_all(body, budget)
-            else:
-                stream.send_all(preamble, budget)
-                # `type(body) is bytes` leaves a bytes subclass possible here
-                # for mypy; set_output_framing() refused one already.
-                body.write_to(_Writer(stream, budget))  # type: ignore[union-attr]
+            send_message(stream, preamble, body, budget)
             return self._read_response(method, headers)
         except BaseException:
             self.close()
@@ -296,17 +283,3 @@ def _check_bodiless_framing(headers: Any) -> None:
         raise ValueError(
             f"transfer-encoding: {headers['transfer-encoding']!r} with no body"
         )
-
-
-class _Writer:
-    """The ``wfile`` an output body writes to: the request's stream and budget."""
-
-    __slots__ = ("_budget", "_stream")
-
-    def __init__(self, stream: Any, budget: Budget) -> None:
-        self._stream = stream
-        self._budget = budget
-
-    def write(self, buf: Any) -> int:
-        self._stream.send_all(buf, self._budget)
-        return len(buf)

@@ -1,6 +1,8 @@
 """Render outgoing preambles and chunk lines (docs/explanation/wire.rst).
 
-The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here.
+The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here;
+``send_message()`` only decides how a rendered message is cut into sends,
+handing them to the stream it is given.
 Outgoing validation is stricter than 0.19 on purpose: nothing Degu writes
 contains a control character (``< 0x20`` or ``0x7f``), so header and response
 splitting through a value is impossible, and Degu never emits what its own
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from degu._common import (
     BUF_LEN,
+    JOIN_BODY_MAX,
     MAX_HEADER_COUNT,
     MAX_IO_SIZE,
     METHODS,
@@ -26,6 +29,9 @@ from degu._targets import check_target
 if TYPE_CHECKING:
     from typing import Any
 
+    from degu._stream import Budget, Stream
+    from degu.typehints import OutputBody
+
 __all__ = [
     "ERROR_REASONS",
     "check_chunk",
@@ -34,6 +40,7 @@ __all__ = [
     "render_error_response",
     "render_request",
     "render_response",
+    "send_message",
 ]
 
 # The only caches here, both of exact ``str`` values already validated (a
@@ -196,3 +203,42 @@ def render_chunk(chunk: tuple[Any, ...]) -> bytes:
     """One ``(extension, data)`` chunk in wire form, validated like ChunkedBodyIter."""
     ext, data = check_chunk(chunk)
     return render_chunk_line(len(data), ext) + data + b"\r\n"
+
+
+class _Writer:
+    """The ``wfile`` an output body writes to: its message's stream and budget."""
+
+    __slots__ = ("_budget", "_stream")
+
+    def __init__(self, stream: Stream, budget: Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def write(self, buf: Any) -> int:
+        self._stream.send_all(buf, self._budget)
+        return len(buf)
+
+
+def send_message(
+    stream: Stream, preamble: bytes, body: OutputBody, budget: Budget
+) -> None:
+    """Send a rendered *preamble*, then *body*, on *stream* within *budget*.
+
+    The one way requests and responses go out.  A ``bytes`` body up to
+    ``JOIN_BODY_MAX`` goes in the same send as its preamble: one syscall, and
+    no Nagle/delayed-ACK stall between two small writes.  *body* has passed
+    ``set_output_framing()``, so a ``bytes`` body is exactly ``bytes``.
+    """
+    if body is None:
+        stream.send_all(preamble, budget)
+    elif type(body) is bytes:
+        if len(body) <= JOIN_BODY_MAX:
+            stream.send_all(preamble + body, budget)
+        else:
+            stream.send_all(preamble, budget)
+            stream.send_all(body, budget)
+    else:
+        stream.send_all(preamble, budget)
+        # `type(body) is bytes` leaves a bytes subclass possible here for
+        # mypy; set_output_framing() refused one already.
+        body.write_to(_Writer(stream, budget))  # type: ignore[union-attr]
