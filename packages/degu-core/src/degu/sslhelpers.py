@@ -169,7 +169,13 @@ def make_subject(cn: str) -> str:
     return "/CN=" + _check_str("cn", cn)
 
 
-def _check_bits(bits: object) -> int:
+def check_bits(bits: object) -> int:
+    """Return *bits* when :func:`create_key` accepts it, else raise.
+
+    Internal interface, absent from ``__all__``: ``degu._temppki`` calls it
+    (and :func:`checked_hostnames`) to refuse a bad argument before its first
+    ``openssl`` run.
+    """
     if type(bits) is not int:
         raise TypeError(TYPE_ERROR.format("bits", int, type(bits), bits))
     if bits not in KEY_BITS:
@@ -179,7 +185,7 @@ def _check_bits(bits: object) -> int:
 
 def create_key(bits: int) -> bytes:
     """Return a new unencrypted RSA private key (PEM) of *bits* bits."""
-    _check_bits(bits)
+    check_bits(bits)
     return _openssl(
         "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}"
     )
@@ -422,8 +428,11 @@ def get_cert_pubkey(cert_data: bytes) -> bytes:
     )
 
 
-def _checked_hostnames(hostnames: Iterable[str]) -> tuple[str, ...]:
-    """*hostnames* as a tuple, each checked as :func:`make_alt_names` does."""
+def checked_hostnames(hostnames: Iterable[str]) -> tuple[str, ...]:
+    """*hostnames* as a tuple, each checked as :func:`make_alt_names` does.
+
+    Internal interface, absent from ``__all__`` (see :func:`check_bits`).
+    """
     if isinstance(hostnames, str | bytes):
         raise TypeError(f"hostnames: need an iterable of {str!r}; got {hostnames!r}")
     names = tuple(hostnames)
@@ -484,7 +493,7 @@ class PKI:
         The certificate's subjectAltName lists *id* (its common name) and then
         *hostnames*: host names and IP addresses a client may reach it under.
         """
-        names = (_check_str("id", id), *_checked_hostnames(hostnames))
+        names = (_check_str("id", id), *checked_hostnames(hostnames))
         cert_data = issue_cert(
             self.path(id, "csr"),
             self.path(ca_id, "ca"),
