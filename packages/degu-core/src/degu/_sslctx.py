@@ -27,6 +27,7 @@ from degu._common import TYPE_CHECKING, TYPE_ERROR
 from degu._log import LazyLogger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = [
@@ -280,6 +281,26 @@ def _check_no_compression(sslctx: ssl.SSLContext) -> None:
         raise ValueError("sslctx.options must include ssl.OP_NO_COMPRESSION")
 
 
+def _checked_context(
+    sslctx: ssl.SSLContext | dict[str, Any],
+    build: Callable[[dict[str, Any]], ssl.SSLContext],
+    other_side: ssl._SSLMethod,
+    side: str,
+) -> ssl.SSLContext:
+    """*sslctx* (built first when a dict) with the checks both sides share."""
+    if isinstance(sslctx, dict):
+        sslctx = build(sslctx)
+    if not isinstance(sslctx, ssl.SSLContext):
+        raise TypeError("sslctx must be an ssl.SSLContext")
+    if sslctx.protocol == other_side:
+        # Python would only refuse it at the first wrap_socket(), in a
+        # connection thread; say it at construction instead.
+        raise ValueError(f"sslctx.protocol cannot be ssl.{other_side.name} in a {side}")
+    _check_floor(sslctx)
+    _check_no_compression(sslctx)
+    return sslctx
+
+
 def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext:
     """Return the context an SSLServer will use, refusing weak ones.
 
@@ -287,22 +308,13 @@ def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
     does not authenticate clients (``CERT_NONE``) is accepted with a warning
     on the ``degu.server`` logger.
     """
-    if isinstance(sslctx, dict):
-        sslctx = build_server_sslctx(sslctx)
-    if not isinstance(sslctx, ssl.SSLContext):
-        raise TypeError("sslctx must be an ssl.SSLContext")
-    if sslctx.protocol == ssl.PROTOCOL_TLS_CLIENT:
-        # Python would only refuse it at the first wrap_socket(), in a
-        # connection thread; say it at construction instead.
-        raise ValueError(
-            "sslctx.protocol cannot be ssl.PROTOCOL_TLS_CLIENT in a server"
-        )
-    _check_floor(sslctx)
+    sslctx = _checked_context(
+        sslctx, build_server_sslctx, ssl.PROTOCOL_TLS_CLIENT, "server"
+    )
     # CERT_OPTIONAL lets a client choose whether it is authenticated: a grey
     # area an application would have to re-check on every connection.
     if sslctx.verify_mode == ssl.CERT_OPTIONAL:
         raise ValueError("sslctx.verify_mode cannot be ssl.CERT_OPTIONAL")
-    _check_no_compression(sslctx)
     if sslctx.verify_mode == ssl.CERT_NONE:
         log.warning("Security concern: sslctx allows unauthenticated clients!")
     return sslctx
@@ -313,16 +325,9 @@ def get_client_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
 
     A dict is first built with :func:`build_client_sslctx`.
     """
-    if isinstance(sslctx, dict):
-        sslctx = build_client_sslctx(sslctx)
-    if not isinstance(sslctx, ssl.SSLContext):
-        raise TypeError("sslctx must be an ssl.SSLContext")
-    if sslctx.protocol == ssl.PROTOCOL_TLS_SERVER:
-        raise ValueError(
-            "sslctx.protocol cannot be ssl.PROTOCOL_TLS_SERVER in a client"
-        )
-    _check_floor(sslctx)
-    _check_no_compression(sslctx)
+    sslctx = _checked_context(
+        sslctx, build_client_sslctx, ssl.PROTOCOL_TLS_SERVER, "client"
+    )
     if sslctx.verify_mode != ssl.CERT_REQUIRED:
         raise ValueError("sslctx.verify_mode must be ssl.CERT_REQUIRED")
     return sslctx
