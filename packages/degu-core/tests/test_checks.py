@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from degu._common import address_family, check_positive
+from degu._checks import address_family, check_positive
 from degu.client import Client
 from degu.server import Server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from degu._common import JOIN_BODY_MAX
+from degu._limits import JOIN_BODY_MAX
 from degu._rendering import send_message
 from degu._stream import Budget
 from degu.base import Body, BodyIter

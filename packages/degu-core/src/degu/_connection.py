@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import socket
 
-from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import (
+from degu._bodies import (
     BODY_CONSUMED,
-    BODY_METHODS,
-    DEFAULT_MIN_RATE,
-    METHODS,
-    TYPE_CHECKING,
-    TYPE_ERROR2,
+    Body,
+    ChunkedBody,
     Response,
-    type_error,
-    wants_close,
+    api,
+    set_output_framing,
 )
-from degu._parsing import CHUNKED, parse_response, response_body_framing
+from degu._checks import TYPE_ERROR2, type_error
+from degu._common import TYPE_CHECKING
+from degu._limits import BODY_METHODS, DEFAULT_MIN_RATE, METHODS
+from degu._parsing import CHUNKED, parse_response, response_body_framing, wants_close
 from degu._ranges import Range
 from degu._reader import Reader
 from degu._rendering import render_request, send_message

@@ -11,15 +11,15 @@ instead of a Python loop.
 
 from __future__ import annotations
 
-from degu._common import (
+from degu._common import TYPE_CHECKING
+from degu._errors import ParseError
+from degu._limits import (
     MAX_CL_LEN,
     MAX_INCOMING_HEADERS,
     MAX_IO_SIZE,
     MAX_LENGTH,
     SCRATCH_LEN,
-    TYPE_CHECKING,
 )
-from degu._errors import ParseError
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._targets import check_target, split_target
 
@@ -40,6 +40,7 @@ __all__ = [
     "parse_response_line",
     "request_body_framing",
     "response_body_framing",
+    "wants_close",
 ]
 
 # Character groups (docs/explanation/limits.rst).
@@ -440,3 +441,17 @@ def parse_chunk_line(line: bytes) -> tuple[int, tuple[str, str] | None]:
     ):
         raise ParseError(400, "bad chunk extension")
     return size, (key.decode(), value.decode())
+
+
+def wants_close(headers: dict[str, Any]) -> bool:
+    """Whether a ``connection`` header asks to close the connection.
+
+    Connection options are case-insensitive tokens in a comma-separated list
+    (RFC 9110 §7.6.1), so ``Close`` and ``keep-alive, close`` count too.
+    """
+    value = headers.get("connection")
+    if value == "close":  # the usual spelling, without splitting
+        return True
+    if type(value) is not str:
+        return False
+    return "close" in (token.strip().lower() for token in value.split(","))

@@ -11,18 +11,17 @@ parser would refuse.
 
 from __future__ import annotations
 
-from degu._common import (
+from degu._checks import check_tuple, type_error
+from degu._common import TYPE_CHECKING
+from degu._errors import ParseError
+from degu._limits import (
     BUF_LEN,
     JOIN_BODY_MAX,
     MAX_HEADER_COUNT,
     MAX_IO_SIZE,
     METHODS,
     SCRATCH_LEN,
-    TYPE_CHECKING,
-    check_tuple,
-    type_error,
 )
-from degu._errors import ParseError
 from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS, OUT_NAME_CHARS
 from degu._targets import check_target
 

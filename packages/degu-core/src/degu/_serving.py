@@ -16,20 +16,23 @@ from __future__ import annotations
 
 from time import monotonic
 
-from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import (
+from degu._bodies import (
     BODY_CONSUMED,
-    BUF_LEN,
-    TYPE_CHECKING,
-    TYPE_ERROR2,
+    Body,
+    ChunkedBody,
     Response,
-    wants_close,
+    api,
+    set_output_framing,
 )
+from degu._checks import TYPE_ERROR2
+from degu._common import TYPE_CHECKING
 from degu._errors import ParseError
+from degu._limits import BUF_LEN
 from degu._parsing import (
     CHUNKED,
     parse_request,
     request_body_framing,
+    wants_close,
 )
 from degu._reader import Reader
 from degu._rendering import render_error_response, render_response, send_message

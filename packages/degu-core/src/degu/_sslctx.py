@@ -23,7 +23,8 @@ import os
 import ssl
 from collections import deque
 
-from degu._common import TYPE_CHECKING, TYPE_ERROR
+from degu._checks import TYPE_ERROR
+from degu._common import TYPE_CHECKING
 from degu._log import LazyLogger
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from degu._common import type_error
+from degu._checks import type_error
 from degu.sslhelpers import PKI, check_bits, checked_hostnames
 
 __all__ = ["TempPKI"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from degu._common import TYPE_ERROR
+from degu._checks import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import socket
 
-from degu._common import (
-    DEFAULT_MIN_RATE,
-    SCRATCH_LEN,
-    TYPE_CHECKING,
-    TYPE_ERROR,
-    address_family,
-    check_positive,
-)
+from degu._checks import TYPE_ERROR, address_family, check_positive
+from degu._common import TYPE_CHECKING
+from degu._limits import DEFAULT_MIN_RATE, SCRATCH_LEN
 from degu._parsing import OUT_NAME_CHARS
 from degu.base import Connection, Response
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from degu._common import type_error as _type_error
+from degu._checks import type_error as _type_error
 from degu._middleware import Middleware as _Middleware
 from degu._parsing import parse_headers as _parse_headers
 from degu._rendering import render_chunk

@@ -17,14 +17,9 @@ import socket
 import threading
 from collections.abc import Callable
 
-from degu._common import (
-    DEFAULT_MIN_RATE,
-    TYPE_CHECKING,
-    TYPE_ERROR,
-    address_family,
-    check_int,
-    check_positive,
-)
+from degu._checks import TYPE_ERROR, address_family, check_int, check_positive
+from degu._common import TYPE_CHECKING
+from degu._limits import DEFAULT_MIN_RATE
 from degu._log import LazyLogger
 from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 

@@ -27,7 +27,7 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 
-from degu._common import TYPE_ERROR
+from degu._checks import TYPE_ERROR
 
 __all__ = [
     "DAYS",
