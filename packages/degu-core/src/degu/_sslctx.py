@@ -117,30 +117,33 @@ def _require_exists(sslconfig: dict[str, Any], *keys: str) -> None:
             )
 
 
+def _load(
+    load: Callable[[Any, Any], object],
+    keys: tuple[str, str],
+    first: str | None,
+    second: str | None,
+) -> None:
+    # ssl.SSLError does not say which file it could not use: the note names
+    # the two sslconfig keys and their values.
+    try:
+        load(first, second)
+    except ssl.SSLError as e:
+        e.add_note(
+            f"while loading sslconfig[{keys[0]!r}]={first!r}, "
+            f"sslconfig[{keys[1]!r}]={second!r}"
+        )
+        raise
+
+
 def _load_cert_chain(
     sslctx: ssl.SSLContext, cert_file: str, key_file: str | None
 ) -> None:
-    try:
-        sslctx.load_cert_chain(cert_file, key_file)
-    except ssl.SSLError as e:
-        e.add_note(
-            f"while loading sslconfig['cert_file']={cert_file!r}, "
-            f"sslconfig['key_file']={key_file!r}"
-        )
-        raise
+    _load(sslctx.load_cert_chain, ("cert_file", "key_file"), cert_file, key_file)
 
 
 def _load_verify_locations(sslctx: ssl.SSLContext, sslconfig: dict[str, Any]) -> None:
-    ca_file = sslconfig.get("ca_file")
-    ca_path = sslconfig.get("ca_path")
-    try:
-        sslctx.load_verify_locations(ca_file, ca_path)
-    except ssl.SSLError as e:
-        e.add_note(
-            f"while loading sslconfig['ca_file']={ca_file!r}, "
-            f"sslconfig['ca_path']={ca_path!r}"
-        )
-        raise
+    ca_file, ca_path = sslconfig.get("ca_file"), sslconfig.get("ca_path")
+    _load(sslctx.load_verify_locations, ("ca_file", "ca_path"), ca_file, ca_path)
 
 
 def _apply_protocol_policy(sslctx: ssl.SSLContext) -> None:
