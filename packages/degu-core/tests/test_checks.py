@@ -165,3 +165,34 @@ def test_client_base_headers_and_rendering_agree_on_header_names(name: str) -> N
     else:
         accepted = True
     assert accepted == renders
+
+
+@pytest.mark.parametrize(
+    ("method", "exc", "message"),
+    [
+        ("get", ValueError, "bad method: 'get'"),
+        ("TRACE", ValueError, "bad method: 'TRACE'"),
+        (
+            b"GET",
+            TypeError,
+            "method: need a <class 'str'>; got a <class 'bytes'>: b'GET'",
+        ),
+    ],
+)
+def test_connection_and_request_refuse_a_method_alike(
+    method: Any, exc: type, message: str
+) -> None:
+    from degu._checks import refuse_method
+    from degu.base import Connection, Request
+
+    with pytest.raises(exc) as info:
+        refuse_method(method)
+    assert str(info.value) == message
+    a, b = socket.socketpair()
+    with a, b:
+        with pytest.raises(exc) as info:
+            Connection(a, None).request(method, "/", {}, None)
+        assert str(info.value) == message
+    with pytest.raises(exc) as info:
+        Request(method, "/", {}, None, [], [], None)
+    assert str(info.value) == message

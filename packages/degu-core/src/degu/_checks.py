@@ -20,6 +20,7 @@ __all__ = [
     "check_length",
     "check_positive",
     "check_tuple",
+    "refuse_method",
     "type_error",
 ]
 
@@ -31,6 +32,17 @@ TYPE_ERROR2 = "{}: need a {!r}; got a {!r}"
 def type_error(name: str, need: Any, obj: object) -> NoReturn:
     """Raise the ``TYPE_ERROR`` of docs/explanation/wire.rst, value included."""
     raise TypeError(TYPE_ERROR.format(name, need, type(obj), obj))
+
+
+def refuse_method(method: object) -> NoReturn:
+    """Raise the error for a request *method* outside ``METHODS``.
+
+    Callers test ``type(method) is not str or method not in METHODS`` inline
+    first, so a good method costs no call; the messages live here.
+    """
+    if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
+        type_error("method", str, method)
+    raise ValueError(f"bad method: {method!r}")
 
 
 def check_int(name: str, obj: object, lo: int, hi: int) -> int:

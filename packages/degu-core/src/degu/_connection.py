@@ -22,7 +22,7 @@ from degu._bodies import (
     api,
     set_output_framing,
 )
-from degu._checks import TYPE_ERROR2, type_error
+from degu._checks import TYPE_ERROR2, refuse_method, type_error
 from degu._common import TYPE_CHECKING
 from degu._limits import BODY_METHODS, DEFAULT_MIN_RATE, METHODS
 from degu._parsing import CHUNKED, parse_response, response_body_framing, wants_close
@@ -136,9 +136,7 @@ class Connection:
     ) -> Response:
         """Send one request and return its ``Response``."""
         if type(method) is not str or method not in METHODS:
-            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
-                type_error("method", str, method)
-            raise ValueError(f"bad method: {method!r}")
+            refuse_method(method)
         reader = self._reader
         if reader.closed:
             raise ValueError("Connection is closed")
