@@ -44,7 +44,7 @@ import threading
 import time
 from typing import Any
 
-from degu._common import CHUNK_DATA_PER_FRAMING_BYTE
+from degu._limits import CHUNK_DATA_PER_FRAMING_BYTE
 
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPU = CPUS[0]

@@ -173,4 +173,4 @@ def test_sources_cite_the_docs_pages_they_lean_on() -> None:
     # the code whose rules they state.
     src = ROOT / "packages" / "degu-core" / "src" / "degu"
     assert "docs/explanation/wire.rst" in (src / "_rendering.py").read_text()
-    assert "docs/explanation/limits.rst" in (src / "_common.py").read_text()
+    assert "docs/explanation/limits.rst" in (src / "_limits.py").read_text()

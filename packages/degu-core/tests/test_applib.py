@@ -73,7 +73,7 @@ def test_MethodFilter_validates_arguments() -> None:
     am = applib.AllowedMethods("GET")
     with pytest.raises(TypeError) as e:
         applib.MethodFilter("app", am)  # type: ignore[arg-type]
-    assert str(e.value) == "app not callable: 'app'"
+    assert str(e.value) == "app: not callable: 'app'"
     with pytest.raises(TypeError) as e:
         applib.MethodFilter(echo, ("GET",))  # type: ignore[arg-type]
     assert str(e.value) == (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from degu._common import IO_SIZE, MAX_IO_SIZE, MAX_LENGTH
+from degu._limits import IO_SIZE, MAX_IO_SIZE, MAX_LENGTH
 from degu.base import (
     Body,
     BodyIter,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from degu._bodies import ChunkedBody
-from degu._common import (
+from degu._limits import (
     CHUNK_DATA_PER_FRAMING_BYTE,
     CHUNK_FRAMING_ALLOWANCE,
     MAX_IO_SIZE,

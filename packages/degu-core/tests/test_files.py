@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from degu import _discard, _files
-from degu._common import BUF_LEN
+from degu._limits import BUF_LEN
 from degu.applib import FilesApp
 from degu.base import (
     Body,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from degu._common import MAX_IO_SIZE, MAX_LENGTH
 from degu._errors import ParseError
+from degu._limits import MAX_IO_SIZE, MAX_LENGTH
 from degu._parsing import (
     CHUNKED,
     parse_chunk_line,

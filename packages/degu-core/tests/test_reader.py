@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from degu._common import BUF_LEN
 from degu._errors import ParseError
+from degu._limits import BUF_LEN
 from degu._reader import Reader
 from degu._stream import Budget, ObjectStream, SocketStream
 from degu.base import EmptyPreambleError

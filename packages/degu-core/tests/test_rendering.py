@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from degu._common import BUF_LEN, MAX_IO_SIZE
+from degu._limits import BUF_LEN, MAX_IO_SIZE
 from degu._rendering import (
     render_chunk,
     render_error_response,

@@ -13,21 +13,14 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 
-from degu._common import (
-    BODY_CONSUMED,
-    BODY_ERROR,
-    BODY_READY,
-    BODY_STARTED,
+from degu._checks import check_int, check_length, type_error
+from degu._common import TYPE_CHECKING
+from degu._limits import (
     CHUNK_DATA_PER_FRAMING_BYTE,
     CHUNK_FRAMING_ALLOWANCE,
     IO_SIZE,
     MAX_IO_SIZE,
     MAX_LINE_LEN,
-    TYPE_CHECKING,
-    check_int,
-    check_length,
-    state_error,
-    type_error,
 )
 from degu._parsing import parse_chunk_line
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
@@ -39,14 +32,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API",
+    "BODY_CONSUMED",
+    "BODY_ERROR",
+    "BODY_READY",
+    "BODY_STARTED",
     "Body",
     "BodyIter",
     "ChunkedBody",
     "ChunkedBodyIter",
+    "Response",
     "api",
     "set_output_framing",
     "write_all",
 ]
+
+#: A body's states, one-way (docs/reference/base.rst, ``Body.state``).
+BODY_READY = 0
+BODY_STARTED = 1
+BODY_CONSUMED = 2
+BODY_ERROR = 3
+STATE_NAMES = ("BODY_READY", "BODY_STARTED", "BODY_CONSUMED", "BODY_ERROR")
 
 Chunk = tuple[tuple[str, str] | None, bytes]
 
@@ -100,6 +105,17 @@ def _read_exact(readinto: Callable[[Any], int], size: int) -> bytes:
             raise ValueError(f"expected to read {size} bytes, but received {got}")
         got += n
     return bytes(buf)
+
+
+def state_error(cls_name: str, state: int) -> ValueError:
+    """The error for a body used in the wrong *state* (docs/reference/base.rst)."""
+    if state == BODY_STARTED:
+        what = "cannot start another operation"
+    elif state == BODY_CONSUMED:
+        what = "already consumed"
+    else:
+        what = "cannot be used"
+    return ValueError(f"{cls_name}.state == {STATE_NAMES[state]}, {what}")
 
 
 class _InputBody:
@@ -168,7 +184,12 @@ class Body(_InputBody):
 
     @classmethod
     def _new(cls, reader: Reader, content_length: int) -> Body:
-        # The connections' path: the parser already validated the length.
+        """A body of *content_length* bytes over a connection's *reader*.
+
+        Internal interface of ``degu._connection`` and ``degu._serving``,
+        whose parser already validated the length; not public API
+        (docs/reference/base.rst documents ``Body(rfile, content_length)``).
+        """
         # Bypasses __init__ (keep the two in step): 203 ns instead of 864 ns
         # per body, measured on a 2-vCPU VM (median of 7).
         self = cls.__new__(cls)
@@ -661,3 +682,12 @@ api = API(
     Body, ChunkedBody, BodyIter, ChunkedBodyIter, Range, ContentRange, OpenRange,
     SuffixRange,
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    # Typed fields for a type checker, declared at the public home.
+    from degu.base import Response
+else:
+    #: One HTTP response: what Connection.request() returns and an app may
+    #: return (docs/reference/base.rst).
+    Response = namedtuple("Response", "status reason headers body")
+    Response.__doc__ = "An HTTP response: ``(status, reason, headers, body)``."

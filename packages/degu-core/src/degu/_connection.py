@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import socket
 
-from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import (
+from degu._bodies import (
     BODY_CONSUMED,
-    BODY_METHODS,
-    JOIN_BODY_MAX,
-    METHODS,
-    TYPE_CHECKING,
-    TYPE_ERROR2,
+    Body,
+    ChunkedBody,
     Response,
-    type_error,
-    wants_close,
+    api,
+    set_output_framing,
 )
-from degu._parsing import CHUNKED, parse_response, response_body_framing
+from degu._checks import TYPE_ERROR2, refuse_method, type_error
+from degu._common import TYPE_CHECKING
+from degu._limits import BODY_METHODS, DEFAULT_MIN_RATE, METHODS
+from degu._parsing import CHUNKED, parse_response, response_body_framing, wants_close
 from degu._ranges import Range
 from degu._reader import Reader
-from degu._rendering import render_request
+from degu._rendering import render_request, send_message
 from degu._stream import FOREVER, Budget, make_stream
 
 if TYPE_CHECKING:
@@ -37,10 +36,7 @@ if TYPE_CHECKING:
 
     from degu.typehints import Headers, OutputBody
 
-__all__ = ["DEFAULT_MIN_RATE", "MAX_INTERIM_RESPONSES", "Connection"]
-
-#: Bytes per second a body must average once ``timeout`` is spent.
-DEFAULT_MIN_RATE = 16384
+__all__ = ["MAX_INTERIM_RESPONSES", "Connection"]
 
 #: Unsolicited 1xx responses skipped before the final one; more is an attack.
 MAX_INTERIM_RESPONSES = 8
@@ -140,9 +136,7 @@ class Connection:
     ) -> Response:
         """Send one request and return its ``Response``."""
         if type(method) is not str or method not in METHODS:
-            if type(method) is not str:  # b'GET', a str subclass: as Degu 0.19
-                type_error("method", str, method)
-            raise ValueError(f"bad method: {method!r}")
+            refuse_method(method)
         reader = self._reader
         if reader.closed:
             raise ValueError("Connection is closed")
@@ -173,19 +167,7 @@ class Connection:
             budget = self._send_budget
             budget.moved = 0
             budget.waited = 0.0
-            if body is None:
-                stream.send_all(preamble, budget)
-            elif type(body) is bytes:
-                if len(body) <= JOIN_BODY_MAX:
-                    stream.send_all(preamble + body, budget)
-                else:
-                    stream.send_all(preamble, budget)
-                    stream.send_all(body, budget)
-            else:
-                stream.send_all(preamble, budget)
-                # `type(body) is bytes` leaves a bytes subclass possible here
-                # for mypy; set_output_framing() refused one already.
-                body.write_to(_Writer(stream, budget))  # type: ignore[union-attr]
+            send_message(stream, preamble, body, budget)
             return self._read_response(method, headers)
         except BaseException:
             self.close()
@@ -298,17 +280,3 @@ def _check_bodiless_framing(headers: Any) -> None:
         raise ValueError(
             f"transfer-encoding: {headers['transfer-encoding']!r} with no body"
         )
-
-
-class _Writer:
-    """The ``wfile`` an output body writes to: the request's stream and budget."""
-
-    __slots__ = ("_budget", "_stream")
-
-    def __init__(self, stream: Any, budget: Budget) -> None:
-        self._stream = stream
-        self._budget = budget
-
-    def write(self, buf: Any) -> int:
-        self._stream.send_all(buf, self._budget)
-        return len(buf)

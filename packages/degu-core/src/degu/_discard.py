@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from degu._common import BODY_CONSUMED
+from degu._bodies import BODY_CONSUMED
 
 __all__ = ("MAX_DISCARD", "discard_body", "refuse_body")
 

@@ -1,5 +1,7 @@
 """``ParseError``: a refused message, carrying the status to answer it with.
 
+And ``EmptyPreambleError``, a connection closed before any preamble byte.
+
 Raised where the problem is found (``degu._parsing``, ``degu._targets``,
 ``degu._reader``), so the status a server sends never depends on how an error
 message happens to be worded.  Pure: no I/O here.
@@ -7,7 +9,7 @@ message happens to be worded.  Pure: no I/O here.
 
 from __future__ import annotations
 
-__all__ = ["STATUSES", "ParseError"]
+__all__ = ["STATUSES", "EmptyPreambleError", "ParseError"]
 
 #: The statuses a refused request may carry (RFC 9110 §15.5, §15.6; RFC 6585 §5).
 STATUSES = frozenset([400, 413, 431, 501, 505])
@@ -30,3 +32,7 @@ class ParseError(ValueError):
     def __reduce__(self) -> tuple[type[ParseError], tuple[int, str]]:
         # Pickle (e.g. across processes) with both arguments, not just args.
         return (type(self), (self.status, str(self)))
+
+
+class EmptyPreambleError(ConnectionError):
+    """The peer closed the connection before sending any preamble byte."""

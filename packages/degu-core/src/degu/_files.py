@@ -38,7 +38,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from itertools import pairwise
 from typing import Any
 
-from degu._common import type_error
+from degu._checks import type_error
 from degu._discard import refuse_body
 from degu._listing import Entry, render_listing
 from degu._parsing import parse_range_list

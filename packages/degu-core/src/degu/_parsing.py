@@ -11,15 +11,15 @@ instead of a Python loop.
 
 from __future__ import annotations
 
-from degu._common import (
+from degu._common import TYPE_CHECKING
+from degu._errors import ParseError
+from degu._limits import (
     MAX_CL_LEN,
     MAX_INCOMING_HEADERS,
     MAX_IO_SIZE,
     MAX_LENGTH,
     SCRATCH_LEN,
-    TYPE_CHECKING,
 )
-from degu._errors import ParseError
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._targets import check_target, split_target
 
@@ -40,17 +40,21 @@ __all__ = [
     "parse_response_line",
     "request_body_framing",
     "response_body_framing",
+    "wants_close",
 ]
 
 # Character groups (docs/explanation/limits.rst).
 _LOWER = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+#: The header-name characters Degu writes: lowercase only
+#: (docs/explanation/wire.rst); it reads uppercase too (``NAME_CHARS``).
+OUT_NAME_CHARS = _LOWER
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PATH = b"+.:_~"
 _SPACE = b" "
 _VALUE = b"\"'()*,;<>[]"
 
 # Allowed sets, used as the delete argument of bytes.translate().
-NAME_CHARS = _LOWER + _UPPER
+NAME_CHARS = OUT_NAME_CHARS + _UPPER
 #: RFC 9110 §5.5 field-vchar without obs-text (VCHAR), plus SP and HTAB inside a
 #: value.  obs-text (0x80-0xff) stays refused: RFC 9110 §5.5 asks senders to
 #: keep to US-ASCII, and a ``str`` value then never depends on a guessed charset.
@@ -437,3 +441,17 @@ def parse_chunk_line(line: bytes) -> tuple[int, tuple[str, str] | None]:
     ):
         raise ParseError(400, "bad chunk extension")
     return size, (key.decode(), value.decode())
+
+
+def wants_close(headers: dict[str, Any]) -> bool:
+    """Whether a ``connection`` header asks to close the connection.
+
+    Connection options are case-insensitive tokens in a comma-separated list
+    (RFC 9110 §7.6.1), so ``Close`` and ``keep-alive, close`` count too.
+    """
+    value = headers.get("connection")
+    if value == "close":  # the usual spelling, without splitting
+        return True
+    if type(value) is not str:
+        return False
+    return "close" in (token.strip().lower() for token in value.split(","))

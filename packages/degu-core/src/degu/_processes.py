@@ -41,7 +41,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast
 
-from degu._common import type_error
+from degu._checks import type_error
 from degu._lifetime import START_TIMEOUT, ServerProcessOwner
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ the other two single byte-range forms of RFC 9110 §14.1.2; all three answer
 
 from __future__ import annotations
 
-from degu._common import MAX_LENGTH, check_int, check_length
+from degu._checks import check_int, check_length
+from degu._limits import MAX_LENGTH
 
 
 class _Span:

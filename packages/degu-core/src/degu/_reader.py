@@ -12,8 +12,9 @@ no buffer (docs/explanation/limits.rst, "Open connections").
 
 from __future__ import annotations
 
-from degu._common import BUF_LEN, TYPE_CHECKING, EmptyPreambleError
-from degu._errors import ParseError
+from degu._common import TYPE_CHECKING
+from degu._errors import EmptyPreambleError, ParseError
+from degu._limits import BUF_LEN
 from degu._stream import FOREVER, Budget, SocketStream
 
 if TYPE_CHECKING:

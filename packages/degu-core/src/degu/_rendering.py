@@ -1,6 +1,8 @@
 """Render outgoing preambles and chunk lines (docs/explanation/wire.rst).
 
-The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here.
+The inverse of ``degu._parsing``: values to ``bytes``, no socket calls here;
+``send_message()`` only decides how a rendered message is cut into sends,
+handing them to the stream it is given.
 Outgoing validation is stricter than 0.19 on purpose: nothing Degu writes
 contains a control character (``< 0x20`` or ``0x7f``), so header and response
 splitting through a value is impossible, and Degu never emits what its own
@@ -9,22 +11,25 @@ parser would refuse.
 
 from __future__ import annotations
 
-from degu._common import (
+from degu._checks import check_tuple, type_error
+from degu._common import TYPE_CHECKING
+from degu._errors import ParseError
+from degu._limits import (
     BUF_LEN,
+    JOIN_BODY_MAX,
     MAX_HEADER_COUNT,
     MAX_IO_SIZE,
     METHODS,
     SCRATCH_LEN,
-    TYPE_CHECKING,
-    check_tuple,
-    type_error,
 )
-from degu._errors import ParseError
-from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS
+from degu._parsing import EXT_KEY_CHARS, EXT_VALUE_CHARS, OUT_NAME_CHARS
 from degu._targets import check_target
 
 if TYPE_CHECKING:
     from typing import Any
+
+    from degu._stream import Budget, Stream
+    from degu.typehints import OutputBody
 
 __all__ = [
     "ERROR_REASONS",
@@ -34,10 +39,9 @@ __all__ = [
     "render_error_response",
     "render_request",
     "render_response",
+    "send_message",
 ]
 
-#: Outgoing header names: lowercase only (docs/explanation/wire.rst).
-OUT_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 # The only caches here, both of exact ``str`` values already validated (a
 # lookup is guarded by ``type(x) is str``: a str subclass is never trusted,
 # its __format__ could inject CRLF).  Measured on a 2-vCPU VM, median of 7:
@@ -198,3 +202,42 @@ def render_chunk(chunk: tuple[Any, ...]) -> bytes:
     """One ``(extension, data)`` chunk in wire form, validated like ChunkedBodyIter."""
     ext, data = check_chunk(chunk)
     return render_chunk_line(len(data), ext) + data + b"\r\n"
+
+
+class _Writer:
+    """The ``wfile`` an output body writes to: its message's stream and budget."""
+
+    __slots__ = ("_budget", "_stream")
+
+    def __init__(self, stream: Stream, budget: Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def write(self, buf: Any) -> int:
+        self._stream.send_all(buf, self._budget)
+        return len(buf)
+
+
+def send_message(
+    stream: Stream, preamble: bytes, body: OutputBody, budget: Budget
+) -> None:
+    """Send a rendered *preamble*, then *body*, on *stream* within *budget*.
+
+    The one way requests and responses go out.  A ``bytes`` body up to
+    ``JOIN_BODY_MAX`` goes in the same send as its preamble: one syscall, and
+    no Nagle/delayed-ACK stall between two small writes.  *body* has passed
+    ``set_output_framing()``, so a ``bytes`` body is exactly ``bytes``.
+    """
+    if body is None:
+        stream.send_all(preamble, budget)
+    elif type(body) is bytes:
+        if len(body) <= JOIN_BODY_MAX:
+            stream.send_all(preamble + body, budget)
+        else:
+            stream.send_all(preamble, budget)
+            stream.send_all(body, budget)
+    else:
+        stream.send_all(preamble, budget)
+        # `type(body) is bytes` leaves a bytes subclass possible here for
+        # mypy; set_output_framing() refused one already.
+        body.write_to(_Writer(stream, budget))  # type: ignore[union-attr]

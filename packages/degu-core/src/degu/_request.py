@@ -7,14 +7,9 @@ Plain values with read-only attributes; no I/O here.
 
 from __future__ import annotations
 
-from degu._common import (
-    METHODS,
-    TYPE_CHECKING,
-    TYPE_ERROR2,
-    check_int,
-    check_tuple,
-    type_error,
-)
+from degu._checks import TYPE_ERROR2, check_int, check_tuple, type_error
+from degu._common import TYPE_CHECKING
+from degu._limits import METHODS
 from degu._targets import encode_segment
 
 if TYPE_CHECKING:

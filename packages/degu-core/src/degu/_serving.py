@@ -16,24 +16,26 @@ from __future__ import annotations
 
 from time import monotonic
 
-from degu._bodies import Body, ChunkedBody, api, set_output_framing
-from degu._common import (
+from degu._bodies import (
     BODY_CONSUMED,
-    BUF_LEN,
-    JOIN_BODY_MAX,
-    TYPE_CHECKING,
-    TYPE_ERROR2,
+    Body,
+    ChunkedBody,
     Response,
-    wants_close,
+    api,
+    set_output_framing,
 )
+from degu._checks import TYPE_ERROR2
+from degu._common import TYPE_CHECKING
 from degu._errors import ParseError
+from degu._limits import BUF_LEN
 from degu._parsing import (
     CHUNKED,
     parse_request,
     request_body_framing,
+    wants_close,
 )
 from degu._reader import Reader
-from degu._rendering import render_error_response, render_response
+from degu._rendering import render_error_response, render_response, send_message
 from degu._request import Request, Session
 from degu._stream import Budget
 
@@ -328,20 +330,6 @@ def _check_bodiless_framing(
         )
 
 
-class _Writer:
-    """The ``wfile`` an output body writes to: the response's stream and budget."""
-
-    __slots__ = ("_budget", "_stream")
-
-    def __init__(self, stream: Stream, budget: Budget) -> None:
-        self._stream = stream
-        self._budget = budget
-
-    def write(self, buf: Any) -> int:
-        self._stream.send_all(buf, self._budget)
-        return len(buf)
-
-
 def _respond(conn: ServerConnection, rules: ServingRules) -> int:
     """Run the app on ``conn.pending`` and write its response.
 
@@ -383,16 +371,7 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
         raise
     # From here on bytes reach the wire: a failure can only close.
     budget = Budget(rules.timeout, rules.min_rate)
-    if rbody is None:
-        stream.send_all(out, budget)
-    elif type(rbody) is bytes and len(rbody) <= JOIN_BODY_MAX:
-        stream.send_all(out + rbody, budget)
-    else:
-        stream.send_all(out, budget)
-        if type(rbody) is bytes:
-            stream.send_all(rbody, budget)
-        else:
-            rbody.write_to(_Writer(stream, budget))
+    send_message(stream, out, rbody, budget)
     verdict = Verdict.IDLE
     if "connection" in rheaders and wants_close(rheaders):
         # The app ends the connection; what is left of an unread request

@@ -23,10 +23,12 @@ import os
 import ssl
 from collections import deque
 
+from degu._checks import TYPE_ERROR
 from degu._common import TYPE_CHECKING
 from degu._log import LazyLogger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = [
@@ -72,8 +74,6 @@ MAX_SESSIONS = 8
 #: sslconfig keys holding paths: each must be absolute and normalized.
 PATH_KEYS = ("cert_file", "key_file", "ca_file", "ca_path")
 
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
-
 # Fixed-version methods that allow something below TLS 1.2 (names, so that
 # no deprecated constant is touched; some may be absent from this OpenSSL).
 _OLD_PROTOCOLS = frozenset(
@@ -84,7 +84,7 @@ _OLD_PROTOCOLS = frozenset(
 def _check_sslconfig_type(sslconfig: object) -> dict[str, Any]:
     if type(sslconfig) is not dict:
         raise TypeError(
-            _TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
+            TYPE_ERROR.format("sslconfig", dict, type(sslconfig), sslconfig)
         )
     return sslconfig
 
@@ -97,7 +97,7 @@ def _check_paths(sslconfig: dict[str, Any]) -> None:
         value = sslconfig[key]
         if type(value) is not str:
             name = f"sslconfig[{key!r}]"
-            raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
+            raise TypeError(TYPE_ERROR.format(name, str, type(value), value))
         if os.path.abspath(value) != value:
             # The misspelling is 0.19's and is kept (docs/reference/tls.rst), so callers
             # matching on the message keep working.
@@ -117,30 +117,33 @@ def _require_exists(sslconfig: dict[str, Any], *keys: str) -> None:
             )
 
 
+def _load(
+    load: Callable[[Any, Any], object],
+    keys: tuple[str, str],
+    first: str | None,
+    second: str | None,
+) -> None:
+    # ssl.SSLError does not say which file it could not use: the note names
+    # the two sslconfig keys and their values.
+    try:
+        load(first, second)
+    except ssl.SSLError as e:
+        e.add_note(
+            f"while loading sslconfig[{keys[0]!r}]={first!r}, "
+            f"sslconfig[{keys[1]!r}]={second!r}"
+        )
+        raise
+
+
 def _load_cert_chain(
     sslctx: ssl.SSLContext, cert_file: str, key_file: str | None
 ) -> None:
-    try:
-        sslctx.load_cert_chain(cert_file, key_file)
-    except ssl.SSLError as e:
-        e.add_note(
-            f"while loading sslconfig['cert_file']={cert_file!r}, "
-            f"sslconfig['key_file']={key_file!r}"
-        )
-        raise
+    _load(sslctx.load_cert_chain, ("cert_file", "key_file"), cert_file, key_file)
 
 
 def _load_verify_locations(sslctx: ssl.SSLContext, sslconfig: dict[str, Any]) -> None:
-    ca_file = sslconfig.get("ca_file")
-    ca_path = sslconfig.get("ca_path")
-    try:
-        sslctx.load_verify_locations(ca_file, ca_path)
-    except ssl.SSLError as e:
-        e.add_note(
-            f"while loading sslconfig['ca_file']={ca_file!r}, "
-            f"sslconfig['ca_path']={ca_path!r}"
-        )
-        raise
+    ca_file, ca_path = sslconfig.get("ca_file"), sslconfig.get("ca_path")
+    _load(sslctx.load_verify_locations, ("ca_file", "ca_path"), ca_file, ca_path)
 
 
 def _apply_protocol_policy(sslctx: ssl.SSLContext) -> None:
@@ -223,7 +226,7 @@ def build_client_sslctx(sslconfig: dict[str, Any]) -> ssl.SSLContext:
     if type(check_hostname) is not bool:
         name = "sslconfig['check_hostname']"
         raise TypeError(
-            _TYPE_ERROR.format(name, bool, type(check_hostname), check_hostname)
+            TYPE_ERROR.format(name, bool, type(check_hostname), check_hostname)
         )
     if "key_file" in sslconfig and "cert_file" not in sslconfig:
         raise ValueError(
@@ -282,6 +285,26 @@ def _check_no_compression(sslctx: ssl.SSLContext) -> None:
         raise ValueError("sslctx.options must include ssl.OP_NO_COMPRESSION")
 
 
+def _checked_context(
+    sslctx: ssl.SSLContext | dict[str, Any],
+    build: Callable[[dict[str, Any]], ssl.SSLContext],
+    other_side: ssl._SSLMethod,
+    side: str,
+) -> ssl.SSLContext:
+    """*sslctx* (built first when a dict) with the checks both sides share."""
+    if isinstance(sslctx, dict):
+        sslctx = build(sslctx)
+    if not isinstance(sslctx, ssl.SSLContext):
+        raise TypeError("sslctx must be an ssl.SSLContext")
+    if sslctx.protocol == other_side:
+        # Python would only refuse it at the first wrap_socket(), in a
+        # connection thread; say it at construction instead.
+        raise ValueError(f"sslctx.protocol cannot be ssl.{other_side.name} in a {side}")
+    _check_floor(sslctx)
+    _check_no_compression(sslctx)
+    return sslctx
+
+
 def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext:
     """Return the context an SSLServer will use, refusing weak ones.
 
@@ -289,22 +312,13 @@ def get_server_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
     does not authenticate clients (``CERT_NONE``) is accepted with a warning
     on the ``degu.server`` logger.
     """
-    if isinstance(sslctx, dict):
-        sslctx = build_server_sslctx(sslctx)
-    if not isinstance(sslctx, ssl.SSLContext):
-        raise TypeError("sslctx must be an ssl.SSLContext")
-    if sslctx.protocol == ssl.PROTOCOL_TLS_CLIENT:
-        # Python would only refuse it at the first wrap_socket(), in a
-        # connection thread; say it at construction instead.
-        raise ValueError(
-            "sslctx.protocol cannot be ssl.PROTOCOL_TLS_CLIENT in a server"
-        )
-    _check_floor(sslctx)
+    sslctx = _checked_context(
+        sslctx, build_server_sslctx, ssl.PROTOCOL_TLS_CLIENT, "server"
+    )
     # CERT_OPTIONAL lets a client choose whether it is authenticated: a grey
     # area an application would have to re-check on every connection.
     if sslctx.verify_mode == ssl.CERT_OPTIONAL:
         raise ValueError("sslctx.verify_mode cannot be ssl.CERT_OPTIONAL")
-    _check_no_compression(sslctx)
     if sslctx.verify_mode == ssl.CERT_NONE:
         log.warning("Security concern: sslctx allows unauthenticated clients!")
     return sslctx
@@ -315,16 +329,9 @@ def get_client_sslctx(sslctx: ssl.SSLContext | dict[str, Any]) -> ssl.SSLContext
 
     A dict is first built with :func:`build_client_sslctx`.
     """
-    if isinstance(sslctx, dict):
-        sslctx = build_client_sslctx(sslctx)
-    if not isinstance(sslctx, ssl.SSLContext):
-        raise TypeError("sslctx must be an ssl.SSLContext")
-    if sslctx.protocol == ssl.PROTOCOL_TLS_SERVER:
-        raise ValueError(
-            "sslctx.protocol cannot be ssl.PROTOCOL_TLS_SERVER in a client"
-        )
-    _check_floor(sslctx)
-    _check_no_compression(sslctx)
+    sslctx = _checked_context(
+        sslctx, build_client_sslctx, ssl.PROTOCOL_TLS_SERVER, "client"
+    )
     if sslctx.verify_mode != ssl.CERT_REQUIRED:
         raise ValueError("sslctx.verify_mode must be ssl.CERT_REQUIRED")
     return sslctx

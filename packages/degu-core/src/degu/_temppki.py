@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from degu._common import type_error
-from degu.sslhelpers import PKI, _check_bits, _checked_hostnames
+from degu._checks import type_error
+from degu.sslhelpers import PKI, check_bits, checked_hostnames
 
 __all__ = ["TempPKI"]
 
@@ -70,8 +70,8 @@ class TempPKI(PKI):
         # Every argument is checked before the first openssl run.
         _check_bool("client_pki", client_pki)
         if bits is not None:
-            _check_bits(bits)
-        names = _checked_hostnames(hostnames)
+            check_bits(bits)
+        names = checked_hostnames(hostnames)
         super().__init__(tempfile.mkdtemp(prefix="TempPKI."))
         self.client_pki = client_pki
         self.bits = bits

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from degu._common import TYPE_ERROR
+from degu._checks import TYPE_ERROR
 from degu._discard import MAX_DISCARD as MAX_DISCARD
 from degu._discard import refuse_body
 from degu._files import FilesApp as FilesApp
+from degu._middleware import Middleware as _Middleware
 from degu.base import Connection, Request, Session
 
 if TYPE_CHECKING:
@@ -62,12 +63,11 @@ class AllowedMethods:
         return MethodFilter(app, self)
 
 
-class MethodFilter:
+class MethodFilter(_Middleware):
     """Middleware answering ``405 Method Not Allowed`` for other methods."""
 
     def __init__(self, app: RGIApp, allowed_methods: AllowedMethods) -> None:
-        if not callable(app):
-            raise TypeError(f"app not callable: {app!r}")
+        super().__init__(app)
         if type(allowed_methods) is not AllowedMethods:
             raise TypeError(
                 TYPE_ERROR.format(
@@ -77,12 +77,7 @@ class MethodFilter:
                     allowed_methods,
                 )
             )
-        self.app = app
         self.allowed_methods = allowed_methods
-        on_connect = getattr(app, "on_connect", None)
-        if on_connect is not None:
-            # Middleware forwards on_connect (docs/reference/server.rst).
-            self.on_connect = on_connect
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, {self.allowed_methods!r})"

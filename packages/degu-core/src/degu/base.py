@@ -8,8 +8,8 @@ with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
 from __future__ import annotations
 
 from degu._bodies import Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
-from degu._common import EmptyPreambleError
 from degu._connection import Connection
+from degu._errors import EmptyPreambleError
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
 
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     # The two namedtuples as a type checker sees them, declared here so that
     # it names them degu.base.API and degu.base.Response, as repr() does.
-    # At run time they are the plain namedtuples of degu._bodies and
-    # degu._common (which import these declarations when type-checked).
+    # At run time they are the plain namedtuples of degu._bodies (which
+    # imports these declarations when type-checked).
 
     class API(NamedTuple):
         """The body and range classes handed to every RGI call."""
@@ -44,8 +44,7 @@ if TYPE_CHECKING:
         headers: dict[str, Any]
         body: Body | ChunkedBody | None
 else:
-    from degu._bodies import API
-    from degu._common import Response
+    from degu._bodies import API, Response
 
 __all__ = [
     "API",

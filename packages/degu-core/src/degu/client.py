@@ -7,15 +7,13 @@ new ``Connection`` (``degu._connection``), which is not thread-safe.
 
 from __future__ import annotations
 
-import os
 import socket
 
-from degu._common import TYPE_CHECKING, TYPE_ERROR
-from degu._connection import DEFAULT_MIN_RATE
+from degu._checks import TYPE_ERROR, address_family, check_positive
+from degu._common import TYPE_CHECKING
+from degu._limits import DEFAULT_MIN_RATE, SCRATCH_LEN
+from degu._parsing import OUT_NAME_CHARS
 from degu.base import Connection, Response
-
-# The characters of an outgoing header name (docs/explanation/wire.rst).
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 if TYPE_CHECKING:
     import ssl
@@ -29,28 +27,6 @@ __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 #: Default Client timeout in seconds.
 DEFAULT_TIMEOUT = 65
 _OPTIONS = ("authorization", "host", "min_rate", "on_connect", "timeout")
-
-
-def _check_address(address: Any) -> int:
-    """Validate *address*; return the socket family it selects."""
-    if type(address) is tuple:
-        if len(address) not in (2, 4):
-            raise ValueError(f"address: must have 2 or 4 items; got {address!r}")
-        host, port = address[0], address[1]
-        if not isinstance(host, str):
-            raise TypeError(TYPE_ERROR.format("host", str, type(host), host))
-        if not isinstance(port, int):
-            raise TypeError(TYPE_ERROR.format("port", int, type(port), port))
-        return socket.AF_INET6 if len(address) == 4 else socket.AF_INET
-    if type(address) is str:
-        if address != os.path.abspath(address):
-            raise ValueError(f"address: bad socket filename: {address!r}")
-        return socket.AF_UNIX
-    if type(address) is bytes:
-        return socket.AF_UNIX
-    raise TypeError(
-        TYPE_ERROR.format("address", (tuple, str, bytes), type(address), address)
-    )
 
 
 def _default_host(address: Any, default_port: int) -> str | None:
@@ -75,7 +51,7 @@ class Client:
     _extra_options: tuple[str, ...] = ()
 
     def __init__(self, address: Address, **options: Unpack[ClientOptions]) -> None:
-        self._family = _check_address(address)
+        self._family = address_family(address)
         unknown = sorted(set(options) - set(_OPTIONS) - set(self._extra_options))
         if unknown:
             raise TypeError(
@@ -92,22 +68,12 @@ class Client:
         )
         timeout = options.get("timeout", DEFAULT_TIMEOUT)
         if timeout is not None:
-            if type(timeout) is not int and type(timeout) is not float:
-                raise TypeError(
-                    TYPE_ERROR.format("timeout", (int, float), type(timeout), timeout)
-                )
-            if not 0 < timeout < float("inf"):
-                raise ValueError(f"need 0 < timeout < inf; got {timeout!r}")
+            check_positive("timeout", timeout)
         self.timeout: float | None = timeout
-        min_rate = options.get("min_rate", DEFAULT_MIN_RATE)
-        if type(min_rate) is not int and type(min_rate) is not float:
-            raise TypeError(
-                TYPE_ERROR.format("min_rate", (int, float), type(min_rate), min_rate)
-            )
-        if not 0 < min_rate < float("inf"):
-            raise ValueError(f"need 0 < min_rate < inf; got {min_rate!r}")
         #: Bytes per second a body must average once ``timeout`` is spent.
-        self.min_rate: float = min_rate
+        self.min_rate: float = check_positive(
+            "min_rate", options.get("min_rate", DEFAULT_MIN_RATE)
+        )
         on_connect = options.get("on_connect")
         if on_connect is not None and not callable(on_connect):
             raise TypeError(f"on_connect: not callable: {on_connect!r}")
@@ -130,8 +96,14 @@ class Client:
             raise ValueError(f"name must be lowercase; got {name!r}")
         # Checked now, as every request would check it: a bad base header
         # would otherwise make each later request fail and close.
-        if len(name) > 32 or name.strip(_NAME_CHARS):
-            raise ValueError(f"name: need 1-32 of a-z, 0-9 and '-'; got {name!r}")
+        if (
+            len(name) > SCRATCH_LEN
+            or not name.isascii()
+            or name.encode().translate(None, OUT_NAME_CHARS)
+        ):
+            raise ValueError(
+                f"name: need 1-{SCRATCH_LEN} of a-z, 0-9 and '-'; got {name!r}"
+            )
         if value is None:
             self._headers.pop(name, None)
         else:

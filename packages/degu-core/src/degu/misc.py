@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from degu._checks import type_error as _type_error
+from degu._middleware import Middleware as _Middleware
 from degu._parsing import parse_headers as _parse_headers
 from degu._rendering import render_chunk
 from degu._targets import check_percents as _check_percents
@@ -102,7 +104,7 @@ def mkreq(
             or a component's percent-encoding is one the server refuses.
     """
     if type(shift) is not int:
-        raise TypeError(f"shift: need a {int!r}; got a {type(shift)!r}: {shift!r}")
+        _type_error("shift", int, shift)
     path_part, sep, query_part = uri.partition("?")
     path = [] if path_part == "/" else path_part.split("/")[1:]
     if "%" in path_part:
@@ -159,9 +161,7 @@ def parse_headers(src: bytes, isresponse: bool = False) -> dict[str, Any]:
     {'content-length': 17, 'x-foo': 'bar'}
     """
     if type(isresponse) is not bool:
-        raise TypeError(
-            f"isresponse: need a {bool!r}; got a {type(isresponse)!r}: {isresponse!r}"
-        )
+        _type_error("isresponse", bool, isresponse)
     return _parse_headers(src, isresponse=isresponse)
 
 
@@ -187,23 +187,12 @@ def write_chunk(wfile: Any, chunk: tuple[Any, Any]) -> int:
     return total
 
 
-class RequestLogger:
+class RequestLogger(_Middleware):
     """Middleware logging one INFO line per request on logger ``degu.misc``.
 
     The line is ``[REQUESTS] METHOD URI --> STATUS REASON``; the response
     passes through unchanged, and the app's ``on_connect`` (if any) is kept.
     """
-
-    def __init__(self, app: RGIApp) -> None:
-        if not callable(app):
-            raise TypeError(f"app: not callable: {app!r}")
-        self.app = app
-        on_connect = getattr(app, "on_connect", None)
-        if on_connect is not None:
-            self.on_connect = on_connect
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.app!r})"
 
     def __call__(self, session: Session, request: Request, api: API) -> ResponseTuple:
         """Call the app and log the request with the status it answered."""
@@ -300,7 +289,7 @@ def format_access_line(
     return f'{_clf_escape(str(host))} - - [{stamp}] "{request}" {code} {length}'
 
 
-class AccessLogger:
+class AccessLogger(_Middleware):
     """Middleware logging one Common Log Format line per request.
 
     Each line (see :func:`format_access_line`) goes to *logger* at INFO,
@@ -313,18 +302,10 @@ class AccessLogger:
     """
 
     def __init__(self, app: RGIApp, logger: logging.Logger | None = None) -> None:
-        if not callable(app):
-            raise TypeError(f"app: not callable: {app!r}")
+        super().__init__(app)
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError(f"logger: need a {logging.Logger!r}; got {logger!r}")
-        self.app = app
         self.logger = logging.getLogger("degu.access") if logger is None else logger
-        on_connect = getattr(app, "on_connect", None)
-        if on_connect is not None:
-            self.on_connect = on_connect
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.app!r})"
 
     def _log(self, session: Any, request: Any, status: Any, size: Any) -> None:
         if not self.logger.isEnabledFor(logging.INFO):

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ("Validator",)
 
-# The format of docs/explanation/wire.rst.  degu._common defines it for the
+# The format of docs/explanation/wire.rst.  degu._checks defines it for the
 # rest of degu-core; this copy stays because this module imports no other Degu
 # module, so that it can validate any RGI server (docs/reference/rgi.rst).
 TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"

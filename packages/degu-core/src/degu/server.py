@@ -17,7 +17,9 @@ import socket
 import threading
 from collections.abc import Callable
 
-from degu._common import TYPE_CHECKING, TYPE_ERROR, check_int
+from degu._checks import TYPE_ERROR, address_family, check_int, check_positive
+from degu._common import TYPE_CHECKING
+from degu._limits import DEFAULT_MIN_RATE
 from degu._log import LazyLogger
 from degu._request import MAX_REQUESTS_LIMIT, Request, Session
 
@@ -35,9 +37,6 @@ __all__ = ("Server", "SSLServer", "Session", "Request")  # noqa: RUF022 (0.19 or
 
 #: Listen backlog: a burst of connections is accepted without SYN retries.
 LISTEN_BACKLOG = 1024
-#: Default minimum rate, in bytes per second, at which a body must move once
-#: its ``timeout`` grace is spent (docs/explanation/limits.rst).
-DEFAULT_MIN_RATE = 16384
 DEFAULT_OPTIONS: dict[str, Any] = {
     "max_connections": 50,
     "max_requests": 1000,
@@ -55,14 +54,6 @@ def _logger() -> LazyLogger:
     return _log
 
 
-def _check_positive(name: str, value: object) -> float:
-    if type(value) is not int and type(value) is not float:
-        raise TypeError(TYPE_ERROR.format(name, (int, float), type(value), value))
-    if not 0 < value < float("inf"):
-        raise ValueError(f"need 0 < {name} < inf; got {value!r}")
-    return value
-
-
 def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
@@ -74,8 +65,8 @@ def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if conns <= 0:
         raise ValueError(f"need max_connections > 0; got {conns}")
     check_int("max_requests", values["max_requests"], 1, MAX_REQUESTS_LIMIT)
-    _check_positive("timeout", values["timeout"])
-    _check_positive("min_rate", values["min_rate"])
+    check_positive("timeout", values["timeout"])
+    check_positive("min_rate", values["min_rate"])
     max_open = values["max_open_connections"]
     if max_open is not None:
         if type(max_open) is not int:
@@ -103,23 +94,7 @@ def _check_options(cls_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def _bind(address: Any) -> socket.socket:
     if isinstance(address, socket.socket):
         return address
-    if type(address) is tuple:
-        if len(address) == 2:
-            family = socket.AF_INET
-        elif len(address) == 4:
-            family = socket.AF_INET6
-        else:
-            raise ValueError(f"address: must have 2 or 4 items; got {address!r}")
-    elif type(address) is str:
-        if address != os.path.abspath(address):
-            raise ValueError(f"address: bad socket filename: {address!r}")
-        family = socket.AF_UNIX
-    elif type(address) is bytes:
-        family = socket.AF_UNIX
-    else:
-        raise TypeError(
-            TYPE_ERROR.format("address", (tuple, str, bytes), type(address), address)
-        )
+    family = address_family(address)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if family != socket.AF_UNIX:

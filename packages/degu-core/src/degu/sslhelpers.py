@@ -27,6 +27,8 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 
+from degu._checks import TYPE_ERROR
+
 __all__ = [
     "DAYS",
     "KEY_BITS",
@@ -66,8 +68,6 @@ MAX_B32_BYTES = 60
 
 #: How many leading bytes of a SHA-512 digest make an id (48 Base32 chars).
 ID_DIGEST_BYTES = 30
-
-_TYPE_ERROR = "{}: need a {!r}; got a {!r}: {!r}"
 
 # One config for every openssl run, so that the result never depends on the
 # system's openssl.cnf. The extensions make the chain pass strict X.509
@@ -114,13 +114,13 @@ def _openssl(*args: str, stdin: bytes = b"") -> bytes:
 
 def _check_str(name: str, value: object) -> str:
     if type(value) is not str:
-        raise TypeError(_TYPE_ERROR.format(name, str, type(value), value))
+        raise TypeError(TYPE_ERROR.format(name, str, type(value), value))
     return value
 
 
 def _check_bytes(name: str, value: object) -> bytes:
     if type(value) is not bytes:
-        raise TypeError(_TYPE_ERROR.format(name, bytes, type(value), value))
+        raise TypeError(TYPE_ERROR.format(name, bytes, type(value), value))
     return value
 
 
@@ -153,7 +153,7 @@ def b32enc(data: bytes) -> str:
 def random_id(numbytes: int = 15) -> str:
     """Return *numbytes* random bytes as Base32 text (24 characters by default)."""
     if type(numbytes) is not int:
-        raise TypeError(_TYPE_ERROR.format("numbytes", int, type(numbytes), numbytes))
+        raise TypeError(TYPE_ERROR.format("numbytes", int, type(numbytes), numbytes))
     _check_b32_size("numbytes", numbytes)
     return b32enc(os.urandom(numbytes))
 
@@ -169,9 +169,15 @@ def make_subject(cn: str) -> str:
     return "/CN=" + _check_str("cn", cn)
 
 
-def _check_bits(bits: object) -> int:
+def check_bits(bits: object) -> int:
+    """Return *bits* when :func:`create_key` accepts it, else raise.
+
+    Internal interface, absent from ``__all__``: ``degu._temppki`` calls it
+    (and :func:`checked_hostnames`) to refuse a bad argument before its first
+    ``openssl`` run.
+    """
     if type(bits) is not int:
-        raise TypeError(_TYPE_ERROR.format("bits", int, type(bits), bits))
+        raise TypeError(TYPE_ERROR.format("bits", int, type(bits), bits))
     if bits not in KEY_BITS:
         raise ValueError(f"bits must be one of {KEY_BITS!r}; got {bits!r}")
     return bits
@@ -179,7 +185,7 @@ def _check_bits(bits: object) -> int:
 
 def create_key(bits: int) -> bytes:
     """Return a new unencrypted RSA private key (PEM) of *bits* bits."""
-    _check_bits(bits)
+    check_bits(bits)
     return _openssl(
         "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}"
     )
@@ -192,7 +198,7 @@ def create_ec_key(curve: str = "P-256") -> bytes:
     accepted by every TLS 1.2 and 1.3 client Degu supports.
     """
     if type(curve) is not str:
-        raise TypeError(_TYPE_ERROR.format("curve", str, type(curve), curve))
+        raise TypeError(TYPE_ERROR.format("curve", str, type(curve), curve))
     if curve not in KEY_CURVES:
         raise ValueError(f"curve must be one of {KEY_CURVES!r}; got {curve!r}")
     return _openssl(
@@ -422,8 +428,11 @@ def get_cert_pubkey(cert_data: bytes) -> bytes:
     )
 
 
-def _checked_hostnames(hostnames: Iterable[str]) -> tuple[str, ...]:
-    """*hostnames* as a tuple, each checked as :func:`make_alt_names` does."""
+def checked_hostnames(hostnames: Iterable[str]) -> tuple[str, ...]:
+    """*hostnames* as a tuple, each checked as :func:`make_alt_names` does.
+
+    Internal interface, absent from ``__all__`` (see :func:`check_bits`).
+    """
     if isinstance(hostnames, str | bytes):
         raise TypeError(f"hostnames: need an iterable of {str!r}; got {hostnames!r}")
     names = tuple(hostnames)
@@ -484,7 +493,7 @@ class PKI:
         The certificate's subjectAltName lists *id* (its common name) and then
         *hostnames*: host names and IP addresses a client may reach it under.
         """
-        names = (_check_str("id", id), *_checked_hostnames(hostnames))
+        names = (_check_str("id", id), *checked_hostnames(hostnames))
         cert_data = issue_cert(
             self.path(id, "csr"),
             self.path(ca_id, "ca"),
