@@ -68,7 +68,10 @@ class Request:
         path: list[str],
         query: str | None,
     ) -> Request:
-        # The server's path: its parser already guarantees every invariant.
+        """Internal interface of degu._serving: a request its parser built.
+
+        Skips ``__init__``'s checks, which the parser has already made.
+        """
         self = cls.__new__(cls)
         self._method = method
         self._uri = uri
@@ -209,12 +212,20 @@ class Session:
         """Why the session closed, or ``None`` while open."""
         return self._message
 
+    # The server's side of a Session, called only by degu._serving and
+    # degu._loop: _close() marks the connection to end after the current
+    # response (and why), _count_request() counts a completed response, and
+    # those modules read _closed directly on the per-request path, where a
+    # property call would cost more than the test itself.
+
     def _close(self, message: str) -> None:
+        """End the connection after the current response, for *message*."""
         if not self._closed:
             self._closed = True
             self._message = message
 
     def _count_request(self) -> None:
+        """Count a completed response; close at ``max_requests``."""
         self._requests += 1
         if self._requests >= self._max_requests:
             self._close("max_requests")

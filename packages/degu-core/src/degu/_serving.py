@@ -291,7 +291,7 @@ def _check_response(
     # An app may leave the request body unread if it also closes the connection.
     if (
         req_body is not None
-        and req_body._state != BODY_CONSUMED
+        and req_body.state != BODY_CONSUMED
         and (type(headers) is not dict or not wants_close(headers))
     ):
         raise ValueError(f"request body not consumed: {req_body!r}")
@@ -377,7 +377,7 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
         # The app ends the connection; what is left of an unread request
         # body is drained briefly so our response is not lost to a RST.
         session._close("connection: close")
-        if body is not None and body._state != BODY_CONSUMED:
+        if body is not None and body.state != BODY_CONSUMED:
             verdict = Verdict.LINGER
     elif "connection" in headers and wants_close(headers):
         # RFC 9112 §9.6: answer, then read nothing more.

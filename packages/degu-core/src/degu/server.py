@@ -149,6 +149,9 @@ class Server:
         self.access_log: logging.Logger | None = values["access_log"]
         self.sock = _bind(address)
         self.address = self.sock.getsockname()
+        # The socket file this server removes when it stops.  Internal
+        # interface of degu._cli: ``--workers`` sets it to None in each
+        # worker, and its supervisor removes the file once, at the end.
         self._unlink = address if type(address) is str else None
         self._on_connect = on_connect
         self._lock = threading.RLock()
