@@ -42,6 +42,7 @@ __all__ = [
     "ChunkedBodyIter",
     "Response",
     "api",
+    "framing_without_body",
     "set_output_framing",
     "write_all",
 ]
@@ -627,6 +628,21 @@ class ChunkedBodyIter(_OutputBody):
 #: Types accepted as outgoing bodies, with the framing header they imply.
 _LENGTH_BODIES = (Body, BodyIter)
 _CHUNKED_BODIES = (ChunkedBody, ChunkedBodyIter)
+
+
+def framing_without_body(headers: dict[str, Any]) -> str | None:
+    """The framing header a message without a body carries, or ``None``.
+
+    Such a header would make the peer wait for bytes that never come, or
+    read the next message as this one's body.  Returned as ``name: value``
+    for the caller's error message (the server's and the client's differ).
+    """
+    length = headers.get("content-length")
+    if length is not None and length != 0:
+        return f"content-length: {length!r}"
+    if "transfer-encoding" in headers:
+        return f"transfer-encoding: {headers['transfer-encoding']!r}"
+    return None
 
 
 def set_output_framing(headers: dict[str, Any], body: object) -> None:

@@ -20,6 +20,7 @@ from degu._bodies import (
     ChunkedBody,
     Response,
     api,
+    framing_without_body,
     set_output_framing,
 )
 from degu._checks import TYPE_ERROR2, refuse_method, type_error
@@ -273,10 +274,6 @@ def _check_bodiless_framing(headers: Any) -> None:
     # that never comes (or read our next request as this one's body).
     if type(headers) is not dict:
         return  # refused with its own message by set_output_framing()
-    length = headers.get("content-length")
-    if length is not None and length != 0:
-        raise ValueError(f"content-length: {length!r} with no body")
-    if "transfer-encoding" in headers:
-        raise ValueError(
-            f"transfer-encoding: {headers['transfer-encoding']!r} with no body"
-        )
+    found = framing_without_body(headers)
+    if found is not None:
+        raise ValueError(f"{found} with no body")

@@ -22,6 +22,7 @@ from degu._bodies import (
     ChunkedBody,
     Response,
     api,
+    framing_without_body,
     set_output_framing,
 )
 from degu._checks import TYPE_ERROR2
@@ -320,14 +321,9 @@ def _check_bodiless_framing(
         raise ValueError("response has both content-length and transfer-encoding")
     if method == "HEAD" or status == 304:
         return
-    length = headers.get("content-length")
-    if length is not None and length != 0:
-        raise ValueError(f"response has content-length: {length!r} but no body")
-    if "transfer-encoding" in headers:
-        raise ValueError(
-            f"response has transfer-encoding: {headers['transfer-encoding']!r} "
-            "but no body"
-        )
+    found = framing_without_body(headers)
+    if found is not None:
+        raise ValueError(f"response has {found} but no body")
 
 
 def _respond(conn: ServerConnection, rules: ServingRules) -> int:
