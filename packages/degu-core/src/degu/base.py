@@ -8,12 +8,12 @@ with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
 from __future__ import annotations
 
 from degu._bodies import Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
+from degu._common import TYPE_CHECKING
 from degu._connection import Connection
 from degu._errors import EmptyPreambleError
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
