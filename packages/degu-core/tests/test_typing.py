@@ -160,13 +160,15 @@ n: str = conn.get("/", {}).status  # E: assignment
 conn.get("/", {}).body.read()  # E: union-attr
 """
 
-# What reveal_type names: the namedtuples under their public home, degu.base.
+# What reveal_type names: the namedtuples under their public home, degu.base,
+# and the client's Connection under degu.client, where it is defined.
 REVEALS = """
 from degu.base import api
 from degu.client import Client
 
 reveal_type(Client(("127.0.0.1", 80)).connect().get("/", {}))
 reveal_type(api)
+reveal_type(Client(("127.0.0.1", 80)).connect())
 """
 REVEALED = [
     'Revealed type is "tuple[int, str, dict[str, Any], '
@@ -174,6 +176,7 @@ REVEALED = [
     'fallback=degu.base.Response]"',
     'Revealed type is "tuple[type[degu._bodies.Body], ',
     'fallback=degu.base.API]"',
+    'Revealed type is "degu.client.Connection"',
 ]
 
 ERROR = re.compile(r"^(\w+)\.py:(\d+): error: .*\[([\w-]+)\]$")

@@ -187,7 +187,7 @@ class Body(_InputBody):
     def _new(cls, reader: Reader, content_length: int) -> Body:
         """A body of *content_length* bytes over a connection's *reader*.
 
-        Internal interface of ``degu._connection`` and ``degu._serving``,
+        Internal interface of ``degu.client`` and ``degu._serving``,
         whose parser already validated the length; not public API
         (docs/reference/base.rst documents ``Body(rfile, content_length)``).
         """

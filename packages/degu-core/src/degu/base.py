@@ -1,18 +1,19 @@
 """Objects shared by the Degu server and client.
 
 This module only gathers the public names; each lives in a private module
-with one concern (``_bodies``, ``_ranges``, ``_request``, ``_connection``).
-``degu.server`` and ``degu.client`` re-export the very same objects.
+with one concern (``_bodies``, ``_ranges``, ``_request``), except
+``Connection``, which is defined in ``degu.client``.  ``degu.server`` and
+``degu.client`` re-export the very same objects.
 """
 
 from __future__ import annotations
 
 from degu._bodies import Body, BodyIter, ChunkedBody, ChunkedBodyIter, api
 from degu._common import TYPE_CHECKING
-from degu._connection import Connection
 from degu._errors import EmptyPreambleError
 from degu._ranges import ContentRange, OpenRange, Range, SuffixRange
 from degu._request import Request, Session
+from degu.client import Connection
 
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
