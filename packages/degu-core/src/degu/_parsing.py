@@ -245,17 +245,19 @@ def parse_headers(src: bytes, *, isresponse: bool = False) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not src:
         return headers
-    if src.count(b"\n") >= MAX_INCOMING_HEADERS:
+    newlines = src.count(b"\n")
+    if newlines >= MAX_INCOMING_HEADERS:
         raise ParseError(431, f"more than {MAX_INCOMING_HEADERS} header lines")
     lines = src.split(b"\r\n")
     # Hot path (one C pass instead of one per line): when the whole block is
     # value characters plus exactly the CRLFs we split on, every value is
-    # clean and only names still need a look.
+    # clean and only names still need a look.  The LF count above is reused:
+    # each pass over a 32 KiB block costs ~10 us (bench/bench_peers.py).
     crlfs = len(lines) - 1
     clean = (
-        not src.translate(None, _BLOCK_CHARS)
+        newlines == crlfs
+        and not src.translate(None, _BLOCK_CHARS)
         and src.count(b"\r") == crlfs
-        and src.count(b"\n") == crlfs
     )
     names = _known_names
     for line in lines:
