@@ -42,6 +42,7 @@ __all__ = [
     "ChunkedBodyIter",
     "Response",
     "api",
+    "failed_read_answer",
     "framing_without_body",
     "set_output_framing",
     "write_all",
@@ -170,6 +171,22 @@ class _InputBody:
 
     def _rname(self) -> str:
         return "<reader>" if self._reader is not None else "<rfile>"
+
+
+def failed_read_answer(body: object) -> int | None:
+    """What a server answered a request whose body failed to read.
+
+    400 or 413 when the server refused the body, 0 when it sent nothing (the
+    peer vanished or was too slow), ``None`` when *body* is not a body of a
+    Degu connection whose read failed.  Internal interface of
+    ``degu.misc.AccessLogger``, so that its line shows what the peer got.
+    """
+    if not isinstance(body, _InputBody):
+        return None
+    reader = body._reader
+    if body._state != BODY_ERROR or reader is None:
+        return None
+    return reader.error_status or 0
 
 
 class Body(_InputBody):

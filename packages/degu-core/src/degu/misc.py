@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from degu._bodies import failed_read_answer as _failed_read_answer
 from degu._checks import type_error as _type_error
 from degu._middleware import Middleware as _Middleware
 from degu._parsing import parse_headers as _parse_headers
@@ -322,7 +323,10 @@ class AccessLogger(_Middleware):
         try:
             response = self.app(session, request, api)
         except Exception:
-            self._log(session, request, 500, None)
+            # A body the server refused while the app read it gets the 400
+            # or 413 the server sends (or nothing), not the app's 500.
+            sent = _failed_read_answer(getattr(request, "body", None))
+            self._log(session, request, 500 if sent is None else sent, None)
             raise
         # An untyped app may return anything: what is logged is checked.
         status: object
