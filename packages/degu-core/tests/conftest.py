@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from degu.server import Server
+from degu.server import Server, SSLServer
 
 
 class FakeSocket:
@@ -63,10 +63,10 @@ def fake_socket() -> type[FakeSocket]:
 
 
 class LiveServer:
-    """A Server running serve_forever() in a thread; shut down on exit."""
+    """A server running serve_forever() in a thread; shut down on exit."""
 
-    def __init__(self, address: Any, app: Callable[..., Any], **options: Any) -> None:
-        self.server = Server(address, app, **options)
+    def __init__(self, server: Server) -> None:
+        self.server = server
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -82,10 +82,28 @@ class LiveServer:
 
 @pytest.fixture
 def live_server() -> Iterator[Callable[..., LiveServer]]:
+    """``start(address, app, **options)``: a running ``Server``."""
     started: list[LiveServer] = []
 
     def start(address: Any, app: Callable[..., Any], **options: Any) -> LiveServer:
-        live = LiveServer(address, app, **options)
+        live = LiveServer(Server(address, app, **options))
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def live_sslserver() -> Iterator[Callable[..., LiveServer]]:
+    """``start(sslctx, address, app, **options)``: a running ``SSLServer``."""
+    started: list[LiveServer] = []
+
+    def start(
+        sslctx: Any, address: Any, app: Callable[..., Any], **options: Any
+    ) -> LiveServer:
+        live = LiveServer(SSLServer(sslctx, address, app, **options))
         started.append(live)
         return live
 

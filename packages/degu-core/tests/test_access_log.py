@@ -7,7 +7,6 @@ bounded; nothing sleeps to let things settle.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import re
@@ -215,36 +214,27 @@ def test_the_503_at_the_open_connection_bound_is_an_access_line(
     assert lines.parsed() == [("127.0.0.1", "-", "503", "0")]
 
 
-@contextlib.contextmanager
-def tls_serving(pki: Any, app: Any, **options: Any) -> Iterator[Any]:
-    """An SSLServer running serve_forever() in a thread; shut down on exit."""
-    from degu.server import SSLServer
-
-    server = SSLServer(pki.server_sslconfig, ("127.0.0.1", 0), app, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown(5)
-        thread.join(10)
-
-
 def test_a_failed_tls_handshake_is_an_access_line_without_status(
-    access: tuple[logging.Logger, Lines],
+    live_sslserver: Callable[..., Any], access: tuple[logging.Logger, Lines]
 ) -> None:
     from degu.client import SSLClient
     from degu.misc import TempPKI
 
     logger, lines = access
     pki = TempPKI()
-    with tls_serving(pki, AccessLogger(hello, logger), access_log=logger) as server:
-        # Plain HTTP to a TLS port: the handshake fails at the first byte.
-        exchange(server.address, b"GET / HTTP/1.1\r\n\r\n")
-        assert lines.wait_for(1)
-        with SSLClient(pki.client_sslconfig, server.address).connect() as conn:
-            assert conn.get("/tls", {}).body.read() == b"hello"
-        lines.wait_for(2)
+    live = live_sslserver(
+        pki.server_sslconfig,
+        ("127.0.0.1", 0),
+        AccessLogger(hello, logger),
+        access_log=logger,
+    )
+    # Plain HTTP to a TLS port: the handshake fails at the first byte.
+    exchange(live.address, b"GET / HTTP/1.1\r\n\r\n")
+    assert lines.wait_for(1)
+    with SSLClient(pki.client_sslconfig, live.address).connect() as conn:
+        assert conn.get("/tls", {}).body.read() == b"hello"
+    lines.wait_for(2)
+    live.stop()
     assert [line[1:] for line in lines.parsed()] == [
         ("-", "-", "-"),
         ("GET /tls HTTP/1.1", "200", "5"),
@@ -252,15 +242,23 @@ def test_a_failed_tls_handshake_is_an_access_line_without_status(
 
 
 def test_a_tls_handshake_that_times_out_is_an_access_line(
-    access: tuple[logging.Logger, Lines],
+    live_sslserver: Callable[..., Any], access: tuple[logging.Logger, Lines]
 ) -> None:
     from degu.misc import TempPKI
 
     logger, lines = access
-    with tls_serving(TempPKI(), hello, timeout=0.3, access_log=logger) as server:
-        with socket.create_connection(server.address, timeout=10) as silent:
-            assert silent.recv(100) == b""  # closed by the server
-        lines.wait_for(1)
+    pki = TempPKI()  # its files live as long as it does
+    live = live_sslserver(
+        pki.server_sslconfig,
+        ("127.0.0.1", 0),
+        hello,
+        timeout=0.3,
+        access_log=logger,
+    )
+    with socket.create_connection(live.address, timeout=10) as silent:
+        assert silent.recv(100) == b""  # closed by the server
+    lines.wait_for(1)
+    live.stop()
     assert [line[1:] for line in lines.parsed()] == [("-", "-", "-")]
 
 

@@ -9,9 +9,7 @@ a full handshake rather than failing.
 
 from __future__ import annotations
 
-import contextlib
 import ssl
-import threading
 
 import pytest
 
@@ -25,9 +23,6 @@ from degu._sslctx import (
 )
 from degu._temppki import TempPKI
 from degu.client import SSLClient
-from degu.server import SSLServer
-
-TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
@@ -53,19 +48,16 @@ class PeerApp:
         return (200, "OK", {}, b"hello")
 
 
-@contextlib.contextmanager
-def serving(pki, app=None, sslctx=None):
-    server = SSLServer(
-        sslctx or pki.server_sslconfig, ("127.0.0.1", 0), app or PeerApp()
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown(1)
-        thread.join(TIMEOUT)
-        assert not thread.is_alive()
+@pytest.fixture
+def serve(pki, live_sslserver):
+    """``serve(app=None)``: a running SSLServer with the test PKI."""
+
+    def start(app=None):
+        return live_sslserver(
+            pki.server_sslconfig, ("127.0.0.1", 0), app or PeerApp()
+        ).server
+
+    return start
 
 
 def get(client):
@@ -87,15 +79,15 @@ def test_build_client_sslctx_makes_resumable_sockets(pki):
     assert issubclass(ResumableSSLSocket, ssl.SSLSocket)
 
 
-def test_second_connection_resumes_and_both_sides_still_see_certificates(pki):
+def test_second_connection_resumes_and_both_sides_still_see_certificates(pki, serve):
     app = PeerApp()
-    with serving(pki, app) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        assert len(client.tls_sessions) == 0
-        assert get(client) == (False, pki.server_id)
-        assert len(client.tls_sessions) == 1
-        assert get(client) == (True, pki.server_id)
-        assert get(client) == (True, pki.server_id)
+    server = serve(app)
+    client = SSLClient(pki.client_sslconfig, server.address)
+    assert len(client.tls_sessions) == 0
+    assert get(client) == (False, pki.server_id)
+    assert len(client.tls_sessions) == 1
+    assert get(client) == (True, pki.server_id)
+    assert get(client) == (True, pki.server_id)
     # The server's on_connect gets the client's identity either way.
     assert app.seen == [
         (False, pki.client_id),
@@ -104,67 +96,67 @@ def test_second_connection_resumes_and_both_sides_still_see_certificates(pki):
     ]
 
 
-def test_a_session_is_offered_on_one_connection_only(pki):
-    with serving(pki) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        get(client)
-        assert len(client.tls_sessions) == 1
-        first = client.connect()
-        second = client.connect()  # nothing left to offer: full handshake
-        try:
-            assert len(client.tls_sessions) == 0
-            assert first.sock.session_reused is True
-            assert second.sock.session_reused is False
-            for conn in (first, second):
-                assert conn.get("/", {}).body.read() == b"hello"
-        finally:
-            first.close()
-            second.close()
-        assert len(client.tls_sessions) == 2
-
-
-def test_sessions_kept_are_bounded(pki):
-    with serving(pki) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        conns = [client.connect() for _ in range(MAX_SESSIONS + 3)]
-        for conn in conns:
-            conn.get("/", {}).body.read()
-            conn.close()
-        assert len(client.tls_sessions) == MAX_SESSIONS
-
-
-def test_connection_closed_before_any_ticket_keeps_nothing(pki):
-    with serving(pki) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        # Under TLS 1.3 the ticket comes after the handshake: a connection
-        # closed unread has none to keep.
-        client.connect().close()
+def test_a_session_is_offered_on_one_connection_only(pki, serve):
+    server = serve()
+    client = SSLClient(pki.client_sslconfig, server.address)
+    get(client)
+    assert len(client.tls_sessions) == 1
+    first = client.connect()
+    second = client.connect()  # nothing left to offer: full handshake
+    try:
         assert len(client.tls_sessions) == 0
-        assert get(client)[0] is False
+        assert first.sock.session_reused is True
+        assert second.sock.session_reused is False
+        for conn in (first, second):
+            assert conn.get("/", {}).body.read() == b"hello"
+    finally:
+        first.close()
+        second.close()
+    assert len(client.tls_sessions) == 2
 
 
-def test_ticket_from_another_server_falls_back_to_a_full_handshake(pki):
-    with serving(pki) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        get(client)
-        assert len(client.tls_sessions) == 1
+def test_sessions_kept_are_bounded(pki, serve):
+    server = serve()
+    client = SSLClient(pki.client_sslconfig, server.address)
+    conns = [client.connect() for _ in range(MAX_SESSIONS + 3)]
+    for conn in conns:
+        conn.get("/", {}).body.read()
+        conn.close()
+    assert len(client.tls_sessions) == MAX_SESSIONS
+
+
+def test_connection_closed_before_any_ticket_keeps_nothing(pki, serve):
+    server = serve()
+    client = SSLClient(pki.client_sslconfig, server.address)
+    # Under TLS 1.3 the ticket comes after the handshake: a connection
+    # closed unread has none to keep.
+    client.connect().close()
+    assert len(client.tls_sessions) == 0
+    assert get(client)[0] is False
+
+
+def test_ticket_from_another_server_falls_back_to_a_full_handshake(pki, serve):
+    server = serve()
+    client = SSLClient(pki.client_sslconfig, server.address)
+    get(client)
+    assert len(client.tls_sessions) == 1
     # Same PKI, same client object, new server (new ticket keys).
-    with serving(pki) as server:
-        client.address = server.address
-        assert get(client) == (False, pki.server_id)
-        assert get(client) == (True, pki.server_id)
+    server = serve()
+    client.address = server.address
+    assert get(client) == (False, pki.server_id)
+    assert get(client) == (True, pki.server_id)
 
 
-def test_clear_forgets_the_sessions(pki):
-    with serving(pki) as server:
-        client = SSLClient(pki.client_sslconfig, server.address)
-        get(client)
-        client.tls_sessions.clear()
-        assert len(client.tls_sessions) == 0
-        assert get(client)[0] is False
+def test_clear_forgets_the_sessions(pki, serve):
+    server = serve()
+    client = SSLClient(pki.client_sslconfig, server.address)
+    get(client)
+    client.tls_sessions.clear()
+    assert len(client.tls_sessions) == 0
+    assert get(client)[0] is False
 
 
-def test_client_with_its_own_context_handshakes_in_full(pki):
+def test_client_with_its_own_context_handshakes_in_full(pki, serve):
     sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     sslctx.options |= ssl.OP_NO_COMPRESSION
     sslctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -173,24 +165,24 @@ def test_client_with_its_own_context_handshakes_in_full(pki):
         pki.client_sslconfig["cert_file"], pki.client_sslconfig["key_file"]
     )
     sslctx.check_hostname = False
-    with serving(pki) as server:
-        client = SSLClient(sslctx, server.address)
-        assert get(client)[0] is False
-        assert get(client)[0] is False
-        assert len(client.tls_sessions) == 0
+    server = serve()
+    client = SSLClient(sslctx, server.address)
+    assert get(client)[0] is False
+    assert get(client)[0] is False
+    assert len(client.tls_sessions) == 0
     assert sslctx.sslsocket_class is ssl.SSLSocket  # left as it was
 
 
-def test_refused_client_keeps_no_session(pki):
+def test_refused_client_keeps_no_session(pki, serve):
     other = TempPKI()
     config = other.client_sslconfig
     config["ca_file"] = pki.client_sslconfig["ca_file"]  # trusts the server
-    with serving(pki) as server:
-        client = SSLClient(config, server.address)
-        for _ in range(2):
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                get(client)
-            assert len(client.tls_sessions) == 0
+    server = serve()
+    client = SSLClient(config, server.address)
+    for _ in range(2):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            get(client)
+        assert len(client.tls_sessions) == 0
 
 
 def test_TLSSessions_keep_ignores_sessions_without_a_ticket():

@@ -439,8 +439,13 @@ class ObjectStream:
         return self.recv_into(buf, Budget(seconds))
 
     def recv_nowait(self, buf: memoryview) -> int | None:
-        """Not available on an arbitrary object: always a blocking read."""
-        raise NotImplementedError("recv_nowait")
+        """Refused: an arbitrary object cannot promise not to block.
+
+        Only the server's I/O loop reads without waiting, and it never holds
+        an ObjectStream (those wrap what a client subclass's create_socket()
+        returns).
+        """
+        raise NotImplementedError("recv_nowait on a socket-like object")
 
     def send_all(self, data: Any, budget: Budget) -> None:
         """Call ``sock.send`` until all of *data* is sent."""
