@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from degu._errors import ParseError
-from degu._limits import MAX_IO_SIZE, MAX_LENGTH
+from degu._limits import MAX_INCOMING_HEADERS, MAX_IO_SIZE, MAX_LENGTH
 from degu._parsing import (
     CHUNKED,
     parse_chunk_line,
@@ -299,6 +299,36 @@ def test_parse_headers_fast_path_still_refuses_padded_known_names() -> None:
     for bad in (b"host:  a", b"host: a ", b"host: a\t"):
         with pytest.raises(ParseError, match="^whitespace around header value"):
             parse_headers(bad)
+
+
+@pytest.mark.parametrize(
+    ("src", "msg"),
+    [
+        # A bare CR inside one line and a bare LF ending another: as many CRs
+        # as LFs, so only the line-by-line check can tell.
+        (b"host: a\rb\r\nx: c\nd: e", "bad bytes in header value: b'a\\rb'"),
+        (b"content-length: \r1\r\nx: y\nz: w", "bad bytes in header value: b'\\r1'"),
+        (b"\nhost: a\r", "bad bytes in header name: b'\\nhost'"),
+        (b"host: a\nx: b", "bad bytes in header value: b'a\\nx: b'"),
+        (b"host: a\r\nhost: b\r\nx: \rc\n", "duplicate header: b'host: b'"),
+    ],
+)
+def test_parse_headers_hot_path_reports_the_first_fault_like_the_checked_path(
+    src: bytes, msg: str
+) -> None:
+    """Names seen before take the hot path; its errors are still the checked ones."""
+    parse_headers(b"host: a\r\nx: b\r\ncontent-length: 1")  # names now known
+    with pytest.raises(ParseError) as info:
+        parse_headers(src)
+    assert (info.value.status, str(info.value)) == (400, msg)
+
+
+def test_parse_headers_line_count_limit_edge() -> None:
+    block = b"\r\n".join(b"x-h%d: v" % i for i in range(MAX_INCOMING_HEADERS))
+    assert len(parse_headers(block)) == MAX_INCOMING_HEADERS
+    with pytest.raises(ParseError) as info:
+        parse_headers(block + b"\r\nx-last: v")
+    assert info.value.status == 431
 
 
 @pytest.mark.parametrize(
