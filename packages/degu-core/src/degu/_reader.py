@@ -189,25 +189,6 @@ class Reader:
         self._stop += n
         return n
 
-    # -- preambles ---------------------------------------------------------
-
-    def preamble_end(self) -> int:
-        """Index of the buffered preamble's CRLFCRLF, or -1 when incomplete."""
-        start, stop = self._start, self._stop
-        if start == stop:
-            return -1
-        buf = self._buf
-        assert buf is not None
-        end = buf.find(_END, max(self._scanned - 3, start), stop)
-        self._scanned = stop if end < 0 else start
-        return end
-
-    def take_preamble(self, end: int) -> bytes:
-        """Consume and return the preamble ending at *end* (from preamble_end)."""
-        start = self._start
-        self._start = self._scanned = end + 4
-        return self._mv[start:end].tobytes()
-
     def recv_preamble(self, budget: Budget) -> bytes | None:
         """Receive once into the empty buffer: the preamble if it came whole.
 
@@ -227,6 +208,25 @@ class Reader:
             return None
         self._start = self._scanned = end + 4
         return self._mv[:end].tobytes()
+
+    # -- preambles ---------------------------------------------------------
+
+    def preamble_end(self) -> int:
+        """Index of the buffered preamble's CRLFCRLF, or -1 when incomplete."""
+        start, stop = self._start, self._stop
+        if start == stop:
+            return -1
+        buf = self._buf
+        assert buf is not None
+        end = buf.find(_END, max(self._scanned - 3, start), stop)
+        self._scanned = stop if end < 0 else start
+        return end
+
+    def take_preamble(self, end: int) -> bytes:
+        """Consume and return the preamble ending at *end* (from preamble_end)."""
+        start = self._start
+        self._start = self._scanned = end + 4
+        return self._mv[start:end].tobytes()
 
     def read_preamble(self, empty_message: str, budget: Budget) -> bytes:
         """Return the next preamble without its CRLFCRLF, read within *budget*.
