@@ -123,6 +123,7 @@ class Connection:
         self._send_budget = Budget(self._timeout, min_rate)
         self._preamble_budget = Budget(self._timeout)
         self._body_budget = Budget(self._timeout, min_rate)
+        self._reader.budget = self._body_budget
 
     @property
     def sock(self) -> Any:
@@ -189,11 +190,14 @@ class Connection:
             elif "content-length" in headers or "transfer-encoding" in headers:
                 _check_bodiless_framing(headers)
             preamble = render_request(method, uri, headers)
-            self._response_body = None
             budget = self._send_budget
             budget.moved = 0
             budget.waited = 0.0
-            send_message(self._stream, preamble, body, budget)
+            if body is None:
+                # What send_message() does then, one call sooner.
+                self._stream.send_all(preamble, budget)
+            else:
+                send_message(self._stream, preamble, body, budget)
             # One bound for the whole response preamble, interim responses
             # included.  The usual case first: the first receive brings the
             # whole final preamble; anything else is _read_preamble()'s.
@@ -221,7 +225,7 @@ class Connection:
                         "without a body"
                     )
             else:
-                reader.budget = budget = self._body_budget
+                budget = self._body_budget  # the reader's, for every body
                 budget.moved = 0
                 budget.waited = 0.0
                 rbody = ChunkedBody(reader) if n == CHUNKED else Body._new(reader, n)
