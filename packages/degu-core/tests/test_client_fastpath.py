@@ -64,9 +64,7 @@ def test_render_request_checks_names_and_values_after_a_cached_render() -> None:
     with pytest.raises(ValueError, match="bad method"):
         render_request(_Str("GET"), "/checked", {"host": "a"})
     # A changed header gives a new preamble, never the remembered one.
-    assert render_request("GET", "/checked", {"host": "b"}).endswith(
-        b"host: b\r\n\r\n"
-    )
+    assert render_request("GET", "/checked", {"host": "b"}).endswith(b"host: b\r\n\r\n")
 
 
 def test_render_request_cache_is_bounded() -> None:

@@ -204,11 +204,11 @@ class Connection:
             budget = self._preamble_budget
             budget.moved = 0
             budget.waited = 0.0
-            preamble = reader.recv_preamble(budget)
-            if preamble is None:
+            received = reader.recv_preamble(budget)
+            if received is None:
                 status, reason, rheaders = self._read_preamble(budget, None)
             else:
-                status, reason, rheaders = parse_response(preamble)
+                status, reason, rheaders = parse_response(received)
                 if status < 200:
                     status, reason, rheaders = self._read_preamble(
                         budget, (status, reason, rheaders)
