@@ -179,30 +179,34 @@ def connect(address: Any) -> socket.socket:
     return sock
 
 
-def raw_client(address: Any, request: bytes, reply_len: int) -> float:
+def raw_client(address: Any, request: bytes, reply_len: int) -> tuple[float, float]:
+    """Requests per second, and the client's CPU microseconds per request."""
     buf = memoryview(bytearray(65536))
     with connect(address) as sock:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(REQUESTS):
             sock.sendall(request)
             got = 0
             while got < reply_len:
                 got += sock.recv_into(buf[got:])
-        return REQUESTS / (time.perf_counter() - t0)
+        t1, c1 = time.perf_counter(), time.process_time()
+        return REQUESTS / (t1 - t0), (c1 - c0) / REQUESTS * 1e6
 
 
-def degu_client(address: Any, request: bytes, reply_len: int) -> float:
+def degu_client(address: Any, request: bytes, reply_len: int) -> tuple[float, float]:
+    """Requests per second, and the client's CPU microseconds per request."""
     from degu.client import Client
 
     post = request.startswith(b"POST")
     # host="bench": the very bytes of GET and POST, so the raw server can
     # answer this client too (TCP and AF_UNIX alike).
     with Client(address, host="bench").connect() as conn:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(REQUESTS):
             r = conn.post("/echo", {}, BODY) if post else conn.get("/hello", {})
             r.body.read()
-        return REQUESTS / (time.perf_counter() - t0)
+        t1, c1 = time.perf_counter(), time.process_time()
+        return REQUESTS / (t1 - t0), (c1 - c0) / REQUESTS * 1e6
 
 
 def ping_pong_table() -> list[str]:
@@ -212,7 +216,7 @@ def ping_pong_table() -> list[str]:
             ("GET 12 B", GET, GET_REPLY),
             ("POST 108 B", POST, POST_REPLY),
         ):
-            kinds: list[tuple[str, str, Callable[..., float]]] = [
+            kinds: list[tuple[str, str, Callable[..., tuple[float, float]]]] = [
                 ("raw", "raw", raw_client),
                 ("degu server", "degu", raw_client),
                 # The client's own cost: degu.client against the raw server.
@@ -227,10 +231,13 @@ def ping_pong_table() -> list[str]:
                     extra = (len(request), reply) if kind == "raw" else ()
                     procs[kind] = start(kind, family, *extra)
             rates: dict[str, list[float]] = {label: [] for label, _, _ in kinds}
+            cpus: dict[str, list[float]] = {label: [] for label, _, _ in kinds}
             try:
                 for _ in range(ROUNDS):
                     for label, kind, fn in kinds:
-                        rates[label].append(fn(procs[kind][1], request, len(reply)))
+                        rate, cpu = fn(procs[kind][1], request, len(reply))
+                        rates[label].append(rate)
+                        cpus[label].append(cpu)
             finally:
                 for proc, _ in procs.values():
                     stop(proc)
@@ -251,6 +258,15 @@ def ping_pong_table() -> list[str]:
                     f"{ratio:7.1%} {spread(ratios)}  "
                     + ("" if target is None else judged(ratio, target))
                 )
+            # Against the same raw server, the client's own CPU time per
+            # request (time.process_time): unlike the rate, it barely moves
+            # when a neighbour takes the CPU.
+            ours = statistics.median(cpus["degu client"])
+            rows.append(
+                f"{fam_name:5} {name:11} {'client CPU/request':20} "
+                f"raw {statistics.median(cpus['raw']):5.2f} us, "
+                f"degu client {ours:5.2f} us"
+            )
     return rows
 
 

@@ -189,6 +189,26 @@ class Reader:
         self._stop += n
         return n
 
+    def recv_preamble(self, budget: Budget) -> bytes | None:
+        """Receive once into the empty buffer: the preamble if it came whole.
+
+        A client's usual response.  ``None`` otherwise (EOF included), with
+        whatever arrived kept for read_preamble() to finish or refuse.  Call
+        only when nothing is buffered.
+        """
+        buf = self._buf
+        if buf is None:
+            buf = self._ensure()
+        self._start = self._stop = 0
+        n = self.stream.recv_into(self._mv, budget)
+        self._stop = n
+        end = buf.find(_END, 0, n)
+        if end < 0:
+            self._scanned = n
+            return None
+        self._start = self._scanned = end + 4
+        return self._mv[:end].tobytes()
+
     # -- preambles ---------------------------------------------------------
 
     def preamble_end(self) -> int:

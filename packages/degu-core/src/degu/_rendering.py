@@ -42,7 +42,7 @@ __all__ = [
     "send_message",
 ]
 
-# The only caches here, both of exact ``str`` values already validated (a
+# Caches of exact ``str`` values already validated (a
 # lookup is guarded by ``type(x) is str``: a str subclass is never trusted,
 # its __format__ could inject CRLF).  Measured on a 2-vCPU VM, median of 7:
 # a known header name costs 49 ns instead of 499 ns in _check_key(), a known
@@ -125,8 +125,41 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
     return out
 
 
+#: Rendered request preambles up to this long are remembered (KEY_CACHE_SIZE
+#: many), by method and URI, with the headers they were rendered from.
+PREAMBLE_CACHE_MAX_LEN = 1024
+_preambles: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}
+
+
 def render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
     """Render a request preamble, CRLFCRLF included."""
+    if type(method) is str and type(uri) is str and type(headers) is dict:
+        # A client sends the same request over and over: remember the last
+        # preamble per method and URI, with the headers it was made of, when
+        # every name is a str and every value a str or an int (exact types:
+        # True == 1 and a str subclass equals its value, yet each renders
+        # otherwise).  GET with one header: 200-280 ns instead of 530-580;
+        # POST with two: 250-320 ns instead of 850-920 (2-vCPU VM, best of 5).
+        for key, value in headers.items():
+            if type(key) is not str or (
+                type(value) is not str and type(value) is not int
+            ):
+                break
+        else:
+            hit = _preambles.get((method, uri))
+            if hit is not None and hit[0] == headers:
+                out: bytes = hit[1]
+                return out
+            out = _render_request(method, uri, headers)
+            if len(out) <= PREAMBLE_CACHE_MAX_LEN:
+                if len(_preambles) >= KEY_CACHE_SIZE:
+                    _preambles.clear()
+                _preambles[(method, uri)] = (headers.copy(), out)
+            return out
+    return _render_request(method, uri, headers)
+
+
+def _render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
     if (type(method) is not str or method not in METHODS) and not _printable_ascii(
         method
     ):

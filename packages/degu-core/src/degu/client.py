@@ -66,6 +66,7 @@ __all__ = ("Client", "SSLClient", "Connection", "Response")  # noqa: RUF022
 
 #: Unsolicited 1xx responses skipped before the final one; more is an attack.
 MAX_INTERIM_RESPONSES = 8
+_new_tuple = tuple.__new__
 
 
 class Connection:
@@ -122,6 +123,7 @@ class Connection:
         self._send_budget = Budget(self._timeout, min_rate)
         self._preamble_budget = Budget(self._timeout)
         self._body_budget = Budget(self._timeout, min_rate)
+        self._reader.budget = self._body_budget
 
     @property
     def sock(self) -> Any:
@@ -188,37 +190,77 @@ class Connection:
             elif "content-length" in headers or "transfer-encoding" in headers:
                 _check_bodiless_framing(headers)
             preamble = render_request(method, uri, headers)
-            self._response_body = None
-            stream = self._stream
             budget = self._send_budget
             budget.moved = 0
             budget.waited = 0.0
-            send_message(stream, preamble, body, budget)
-            return self._read_response(method, headers)
+            if body is None:
+                # What send_message() does then, one call sooner.
+                self._stream.send_all(preamble, budget)
+            else:
+                send_message(self._stream, preamble, body, budget)
+            # One bound for the whole response preamble, interim responses
+            # included.  The usual case first: the first receive brings the
+            # whole final preamble; anything else is _read_preamble()'s.
+            budget = self._preamble_budget
+            budget.moved = 0
+            budget.waited = 0.0
+            received = reader.recv_preamble(budget)
+            if received is None:
+                status, reason, rheaders = self._read_preamble(budget, None)
+            else:
+                status, reason, rheaders = parse_response(received)
+                if status < 200:
+                    status, reason, rheaders = self._read_preamble(
+                        budget, (status, reason, rheaders)
+                    )
+            n = response_body_framing(method, status, rheaders)
+            rbody: Body | ChunkedBody | None
+            if n is None:
+                rbody = None
+                if reader.buffered:
+                    # Bytes after an unframed response can only be garbage or
+                    # an attempt to smuggle a second response.
+                    raise ValueError(
+                        f"{reader.buffered} unexpected bytes after a response "
+                        "without a body"
+                    )
+            else:
+                budget = self._body_budget  # the reader's, for every body
+                budget.moved = 0
+                budget.waited = 0.0
+                rbody = ChunkedBody(reader) if n == CHUNKED else Body._new(reader, n)
+            if ("connection" in rheaders and wants_close(rheaders)) or (
+                "connection" in headers and wants_close(headers)
+            ):
+                if rbody is None:
+                    reader.close()
+                else:
+                    reader.close_when_done = True
+            self._response_body = rbody
+            # tuple.__new__ skips the namedtuple's Python-level __new__:
+            # 135 ns instead of 236 ns (2-vCPU VM, best of 5).
+            return _new_tuple(Response, (status, reason, rheaders, rbody))
         except BaseException:
             self.close()
             raise
 
-    def _read_response(self, method: str, req_headers: dict[str, Any]) -> Response:
+    def _read_preamble(
+        self, budget: Budget, first: tuple[int, str, dict[str, Any]] | None
+    ) -> tuple[int, str, dict[str, Any]]:
+        """The final response preamble, read and parsed within *budget*.
+
+        *first* is an interim response already parsed, if any.
+        """
         reader = self._reader
-        # One bound for the whole response preamble, interim responses included.
-        budget = self._preamble_budget
-        budget.moved = 0
-        budget.waited = 0.0
         for _ in range(MAX_INTERIM_RESPONSES + 1):
-            # The usual case first: nothing buffered yet, and the first
-            # receive brings the whole preamble.  Anything else (or EOF) is
-            # read_preamble()'s to finish or refuse.
-            end = -1
-            if not reader.buffered and reader.fill(budget):
-                end = reader.preamble_end()
-            if end >= 0:
-                preamble = reader.take_preamble(end)
-            else:
+            if first is None:
                 preamble = reader.read_preamble("response preamble is empty", budget)
-            status, reason, headers = parse_response(preamble)
+                status, reason, headers = parse_response(preamble)
+            else:
+                status, reason, headers = first
+                first = None
             if status >= 200:
-                break
+                return status, reason, headers
             # We never send "Expect" nor "Upgrade", so any 1xx is unsolicited:
             # skip it, unless it claims a body or switches protocols.
             if (
@@ -227,33 +269,7 @@ class Connection:
                 or "transfer-encoding" in headers
             ):
                 raise ValueError(f"unexpected interim response: {status} {reason}")
-        else:
-            raise ValueError(f"more than {MAX_INTERIM_RESPONSES} interim responses")
-        n = response_body_framing(method, status, headers)
-        body: Body | ChunkedBody | None
-        if n is None:
-            body = None
-            if reader.buffered:
-                # Bytes after an unframed response can only be garbage or an
-                # attempt to smuggle a second response.
-                raise ValueError(
-                    f"{reader.buffered} unexpected bytes after a response "
-                    "without a body"
-                )
-        else:
-            reader.budget = budget = self._body_budget
-            budget.moved = 0
-            budget.waited = 0.0
-            body = ChunkedBody(reader) if n == CHUNKED else Body._new(reader, n)
-        if ("connection" in headers and wants_close(headers)) or (
-            "connection" in req_headers and wants_close(req_headers)
-        ):
-            if body is None:
-                reader.close()
-            else:
-                reader.close_when_done = True
-        self._response_body = body
-        return Response(status, reason, headers, body)
+        raise ValueError(f"more than {MAX_INTERIM_RESPONSES} interim responses")
 
     def get(self, uri: str, headers: Headers, /) -> Response:
         """``request('GET', uri, headers, None)``."""
