@@ -159,7 +159,8 @@ class Reader:
     # -- filling -----------------------------------------------------------
 
     def _room(self) -> memoryview:
-        self._ensure()
+        if self._buf is None:
+            self._ensure()
         if self._stop == BUF_LEN:
             self._compact()
         elif self._start == self._stop:
@@ -205,6 +206,25 @@ class Reader:
     def take_preamble(self, end: int) -> bytes:
         """Consume and return the preamble ending at *end* (from preamble_end)."""
         start = self._start
+        self._start = self._scanned = end + 4
+        return self._mv[start:end].tobytes()
+
+    def next_preamble(self) -> bytes | None:
+        """Consume and return the buffered preamble, or ``None`` if incomplete.
+
+        ``preamble_end()`` and ``take_preamble()`` in one call, for the
+        server's per-request path.
+        """
+        start, stop = self._start, self._stop
+        if start == stop:
+            return None
+        buf = self._buf
+        assert buf is not None
+        scan = self._scanned - 3
+        end = buf.find(_END, scan if scan > start else start, stop)
+        if end < 0:
+            self._scanned = stop
+            return None
         self._start = self._scanned = end + 4
         return self._mv[start:end].tobytes()
 

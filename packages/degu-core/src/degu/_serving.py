@@ -228,12 +228,11 @@ def advance(conn: ServerConnection) -> int:
     assert reader is not None
     pending = conn.pending
     if pending is None:
-        end = reader.preamble_end()
-        if end < 0:
+        preamble = reader.next_preamble()
+        if preamble is None:
             if reader.full():
                 raise RequestRefused(431, "request preamble exceeds BUF_LEN")
             return Verdict.READING if reader.buffered else Verdict.IDLE
-        preamble = reader.take_preamble(end)
         try:
             method, uri, path, query, headers = parse_request(preamble)
             if "content-length" in headers or "transfer-encoding" in headers:
@@ -243,27 +242,32 @@ def advance(conn: ServerConnection) -> int:
         except ValueError as e:
             status = e.status if isinstance(e, ParseError) else 400
             raise RequestRefused(status, str(e)) from e
-        pending = conn.pending = (method, uri, path, query, headers, framing)
-        if framing is not None:
-            conn.body_scan = 0
-            conn.body_since = monotonic()
-            if _expects_continue(headers):
-                # The client waits for this before it sends the body
-                # (RFC 9110 §10.1.1); an app can still refuse with its
-                # final response.
-                assert conn.stream is not None
-                conn.stream.send_nowait(_CONTINUE)
-    framing = pending[5]
-    if framing is None or reader.full() or conn.run_anyway:
-        return Verdict.READY
+        conn.pending = (method, uri, path, query, headers, framing)
+        if framing is None:
+            return Verdict.READY
+        conn.body_scan = 0
+        conn.body_since = monotonic()
+        if "expect" in headers and _expects_continue(headers):
+            # The client waits for this before it sends the body
+            # (RFC 9110 §10.1.1); an app can still refuse with its
+            # final response.
+            assert conn.stream is not None
+            conn.stream.send_nowait(_CONTINUE)
+    else:
+        framing = pending[5]
+        if framing is None:
+            return Verdict.READY
     if framing == CHUNKED:
+        if reader.full() or conn.run_anyway:
+            return Verdict.READY
         buf, start, stop = reader.buffered_span()
         scan = chunked_body_buffered(buf, start, stop, conn.body_scan)
         if scan < 0:
             return Verdict.READY
         conn.body_scan = scan
         return Verdict.READING
-    if reader.buffered >= min(framing, BUF_LEN):
+    # A full buffer holds at least min(framing, BUF_LEN) bytes.
+    if reader.buffered >= min(framing, BUF_LEN) or conn.run_anyway:
         return Verdict.READY
     return Verdict.READING
 
