@@ -31,8 +31,7 @@ from degu._errors import ParseError
 from degu._limits import BUF_LEN
 from degu._parsing import (
     CHUNKED,
-    parse_request,
-    request_body_framing,
+    parse_framed_request,
     wants_close,
 )
 from degu._reader import Reader
@@ -243,17 +242,14 @@ def advance(conn: ServerConnection) -> int:
                 raise RequestRefused(431, "request preamble exceeds BUF_LEN")
             return Verdict.READING if reader.buffered else Verdict.IDLE
         try:
-            method, uri, path, query, headers = parse_request(preamble)
-            if "content-length" in headers or "transfer-encoding" in headers:
-                framing = request_body_framing(method, headers)
-            else:
-                framing = None
+            conn.pending = pending = parse_framed_request(preamble)
         except ValueError as e:
             status = e.status if isinstance(e, ParseError) else 400
             raise RequestRefused(status, str(e)) from e
-        conn.pending = (method, uri, path, query, headers, framing)
+        framing = pending[5]
         if framing is None:
             return Verdict.READY
+        headers = pending[4]
         conn.body_scan = 0
         conn.body_since = monotonic()
         if "expect" in headers and _expects_continue(headers):
