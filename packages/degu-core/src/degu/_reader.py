@@ -305,6 +305,16 @@ class Reader:
         self._start = start + n
         return n
 
+    def take(self, size: int) -> bytes | None:
+        """Consume and return *size* buffered bytes; ``None`` (and consume
+        nothing) when fewer are buffered.  Never blocks, never fails."""
+        start = self._start
+        stop = start + size
+        if stop > self._stop:
+            return None
+        self._start = stop
+        return self._mv[start:stop].tobytes()
+
     def read(self, size: int) -> bytes:
         """Return exactly *size* bytes, or fewer only when EOF comes first."""
         start, stop = self._start, self._stop
