@@ -60,7 +60,7 @@ _good_uris: set[str] = set()
 # a value), so equal keys render equal bytes, and only after _render() has
 # accepted them (errors are never cached).  Apps answer with the same few
 # preambles again and again.  Measured on a 2-vCPU VM (timeit, best of 7):
-# render_response(200, "OK", {"content-length": 12}) XXX ns instead of 659 ns.
+# render_response(200, "OK", {"content-length": 12}) 370 ns instead of 570 ns.
 #: Response preambles with at most this many headers are remembered ...
 RESPONSE_CACHE_HEADERS = 4
 #: ... this many of them; then the cache starts over.
