@@ -25,9 +25,6 @@ DEFAULT_MAX_REQUESTS = 500
 MAX_REQUESTS_LIMIT = 75000
 
 
-_alloc = object.__new__
-
-
 def _check_list(name: str, obj: object) -> list[str]:
     if type(obj) is not list:
         raise TypeError(TYPE_ERROR2.format(name, list, type(obj)))
@@ -75,9 +72,7 @@ class Request:
 
         Skips ``__init__``'s checks, which the parser has already made.
         """
-        # object.__new__ directly: 146 ns per request instead of 185 ns
-        # with cls.__new__ (timeit, best of 7, 2-vCPU VM).
-        self = _alloc(cls)
+        self = cls.__new__(cls)
         self._method = method
         self._uri = uri
         self._headers = headers
