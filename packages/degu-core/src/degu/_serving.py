@@ -93,11 +93,6 @@ class Verdict:
     CLOSE = 4
 
 
-# Read per request: a module global is one lookup, Verdict.IDLE two.
-_IDLE = Verdict.IDLE
-_CLOSE = Verdict.CLOSE
-
-
 class RequestRefused(ValueError):
     """A request the server refused on the wire (400/413/431/501/505).
 
@@ -392,7 +387,7 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
         budget.moved = 0
         budget.waited = 0.0
     send_message(stream, out, rbody, budget)
-    verdict = _IDLE
+    verdict = Verdict.IDLE
     if "connection" in rheaders and wants_close(rheaders):
         # The app ends the connection; what is left of an unread request
         # body is drained briefly so our response is not lost to a RST.
@@ -407,8 +402,8 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
     if reader.broken:
         session._close("request body failed")
     session._count_request()
-    if session._closed and verdict == _IDLE:
-        return _CLOSE
+    if session._closed and verdict == Verdict.IDLE:
+        return Verdict.CLOSE
     return verdict
 
 
