@@ -653,18 +653,24 @@ def test_mutated_requests_only_raise_ValueError(data: Any) -> None:
         assert e.status in (400, 413, 501, 505)
 
 
-def test_parse_request_repeat_returns_fresh_mutable_parts() -> None:
+@pytest.mark.parametrize(
+    ("parse", "framing"), [(parse_request, ()), (parse_framed_request, (3,))]
+)
+def test_parse_request_repeat_returns_fresh_mutable_parts(
+    parse: Any, framing: tuple[int, ...]
+) -> None:
     preamble = b"PUT /a/b?x=1 HTTP/1.1\r\nHost: h\r\ncontent-length: 3"
-    first = parse_request(preamble)
+    first = parse(preamble)
     first[2].append("mutated")
     first[4]["host"] = "changed"
-    second = parse_request(preamble)
+    second = parse(preamble)
     assert second == (
         "PUT",
         "/a/b?x=1",
         ["a", "b"],
         "x=1",
         {"host": "h", "content-length": 3},
+        *framing,
     )
     assert second[2] is not first[2] and second[4] is not first[4]
 
@@ -673,23 +679,6 @@ def test_parse_request_repeat_still_refuses_bad_preambles() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="^duplicate header: "):
             parse_request(b"GET / HTTP/1.1\r\na: b\r\nA: b")
-
-
-def test_parse_framed_request_repeat_returns_fresh_mutable_parts() -> None:
-    preamble = b"PUT /a/b?x=1 HTTP/1.1\r\nHost: h\r\ncontent-length: 3"
-    first = parse_framed_request(preamble)
-    first[2].append("mutated")
-    first[4]["host"] = "changed"
-    second = parse_framed_request(preamble)
-    assert second == (
-        "PUT",
-        "/a/b?x=1",
-        ["a", "b"],
-        "x=1",
-        {"host": "h", "content-length": 3},
-        3,
-    )
-    assert second[2] is not first[2] and second[4] is not first[4]
 
 
 def test_parse_framed_request_repeat_still_refuses_bad_preambles() -> None:

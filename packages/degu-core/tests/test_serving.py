@@ -108,20 +108,26 @@ def connection(sock: socket.socket) -> ServerConnection:
     return conn
 
 
+def receive(conn: ServerConnection, peer: socket.socket, data: bytes) -> None:
+    """*peer* sends *data*; *conn* buffers it."""
+    assert conn.reader is not None
+    peer.sendall(data)
+    got = 0
+    while got < len(data):
+        got += conn.reader.fill_within(5)
+
+
 def test_advance_waits_for_a_small_body_whole_unless_told_to_run() -> None:
     a, b = socket.socketpair()
     with a, b:
         conn = connection(a)
-        assert conn.reader is not None
-        b.sendall(b"POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\nab")
-        conn.reader.fill_within(5)
+        receive(conn, b, b"POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\nab")
         assert advance(conn) == Verdict.READING
         assert conn.pending is not None and conn.pending[5] == 4
         conn.run_anyway = True  # the peer stalled: the app answers anyway
         assert advance(conn) == Verdict.READY
         conn.run_anyway = False
-        b.sendall(b"cd")
-        conn.reader.fill_within(5)
+        receive(conn, b, b"cd")
         assert advance(conn) == Verdict.READY
 
 
@@ -129,12 +135,10 @@ def test_advance_waits_for_a_chunked_body_to_its_last_chunk() -> None:
     a, b = socket.socketpair()
     with a, b:
         conn = connection(a)
-        assert conn.reader is not None
-        b.sendall(b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n")
-        conn.reader.fill_within(5)
+        receive(conn, b, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n")
+        receive(conn, b, b"2\r\nab\r\n")
         assert advance(conn) == Verdict.READING
-        b.sendall(b"0\r\n\r\n")
-        conn.reader.fill_within(5)
+        receive(conn, b, b"0\r\n\r\n")
         assert advance(conn) == Verdict.READY
 
 
@@ -142,11 +146,10 @@ def test_advance_bodiless_request_is_ready_and_leaves_the_rest_buffered() -> Non
     a, b = socket.socketpair()
     with a, b:
         conn = connection(a)
-        assert conn.reader is not None
-        b.sendall(GET + b"GET /next")
-        conn.reader.fill_within(5)
+        receive(conn, b, GET + b"GET /next")
         assert advance(conn) == Verdict.READY
         assert conn.pending == ("GET", "/", [], None, {"host": "x"}, None)
+        assert conn.reader is not None
         assert conn.reader.buffered == len(b"GET /next")
 
 
