@@ -266,8 +266,9 @@ def test_render_response_cache_is_bounded() -> None:
         render_response(200, "OK", {"content-length": i})
     many = {f"x-{i}": "1" for i in range(_rendering.RESPONSE_CACHE_HEADERS + 1)}
     render_response(200, "OK", many)
+    long = "v" * _rendering.RESPONSE_CACHE_MAX_LEN
+    assert render_response(200, "OK", {"x": long}).endswith(b"\r\n\r\n")
     assert len(_rendering._responses) <= _rendering.RESPONSE_CACHE_SIZE
-    assert all(
-        len(key) <= 2 + _rendering.RESPONSE_CACHE_HEADERS
-        for key in _rendering._responses
-    )
+    for key, out in _rendering._responses.items():
+        assert len(key) <= 2 + _rendering.RESPONSE_CACHE_HEADERS
+        assert len(out) <= _rendering.RESPONSE_CACHE_MAX_LEN
