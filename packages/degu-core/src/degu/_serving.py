@@ -250,7 +250,7 @@ def advance(conn: ServerConnection) -> int:
         headers = pending[4]
         conn.body_scan = 0
         conn.body_since = monotonic()
-        if "expect" in headers and _expects_continue(headers):
+        if _expects_continue(headers):
             # The client waits for this before it sends the body
             # (RFC 9110 §10.1.1); an app can still refuse with its
             # final response.
@@ -270,9 +270,7 @@ def advance(conn: ServerConnection) -> int:
         conn.body_scan = scan
         return Verdict.READING
     # A full buffer holds at least min(framing, BUF_LEN) bytes.
-    if reader.buffered >= (framing if framing < BUF_LEN else BUF_LEN):
-        return Verdict.READY
-    if conn.run_anyway:
+    if reader.buffered >= min(framing, BUF_LEN) or conn.run_anyway:
         return Verdict.READY
     return Verdict.READING
 
