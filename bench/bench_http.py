@@ -270,6 +270,56 @@ def ping_pong_table() -> list[str]:
     return rows
 
 
+def _cpu_clock(pid: int) -> int:
+    """The CPU-time clock of process *pid*, as clock_getcpuclockid() makes it.
+
+    Linux encodes it as ``(~pid << 3) | 2`` (a process-wide scheduler clock),
+    read with ``time.clock_gettime``: nanoseconds, where ``/proc/PID/stat``
+    counts 10 ms ticks.
+    """
+    return ((~pid) << 3) | 2
+
+
+def server_cpu_table() -> list[str]:
+    """Server CPU time per request: degu's against the raw server's.
+
+    The same raw client drives both, pinned to the same CPU, rounds
+    interleaved.  CPU time is what the server process itself spends, so it
+    moves much less than a rate when a neighbour takes the CPU; the raw
+    server's figure is the kernel's share plus a minimal Python loop.
+    """
+    rows = []
+    for fam_name, family in (("tcp", socket.AF_INET), ("unix", socket.AF_UNIX)):
+        for name, request, reply in (
+            ("GET 12 B", GET, GET_REPLY),
+            ("POST 108 B", POST, POST_REPLY),
+        ):
+            procs = {
+                "raw": start("raw", family, len(request), reply),
+                "degu": start("degu", family),
+            }
+            cpu: dict[str, list[float]] = {kind: [] for kind in procs}
+            try:
+                for _ in range(ROUNDS):
+                    for kind, (proc, address) in procs.items():
+                        clock = _cpu_clock(proc.pid)
+                        before = time.clock_gettime(clock)
+                        raw_client(address, request, len(reply))
+                        spent = time.clock_gettime(clock) - before
+                        cpu[kind].append(spent / REQUESTS * 1e6)
+            finally:
+                for proc, _ in procs.values():
+                    stop(proc)
+            raw, degu = (statistics.median(cpu[kind]) for kind in ("raw", "degu"))
+            ratios = [d / r for d, r in zip(cpu["degu"], cpu["raw"], strict=True)]
+            rows.append(
+                f"{fam_name:5} {name:11} raw {raw:6.2f} us  degu {degu:6.2f} us  "
+                f"{statistics.median(ratios):5.2f}x ({min(ratios):.2f}-"
+                f"{max(ratios):.2f})  degu's own work {degu - raw:5.2f} us"
+            )
+    return rows
+
+
 def spread(ratios: list[float]) -> str:
     """The min-max of per-round ratios, as percentages."""
     return f"({min(ratios):4.0%}-{max(ratios):4.0%})"
@@ -481,14 +531,18 @@ def _import_ms(modules: str, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    # Optional arguments pick sections: pingpong stream rss import
-    wanted = set(sys.argv[1:]) or {"pingpong", "stream", "rss", "import"}
+    # Optional arguments pick sections: pingpong cpu stream rss import
+    wanted = set(sys.argv[1:]) or {"pingpong", "cpu", "stream", "rss", "import"}
     pin()
     print(f"pinned to CPU {CPU}; {REQUESTS} requests x {ROUNDS} rounds, interleaved")
     if "pingpong" in wanted:
         head = f"{'':5} {'message':11} {'server / client':20} {'rate':>12}"
         print(f"{head} {'ratio':>7} {'(min-max)':11}  target")
         for row in ping_pong_table():
+            print(row)
+    if "cpu" in wanted:
+        print(f"server CPU time per request: {ROUNDS} interleaved rounds, medians")
+        for row in server_cpu_table():
             print(row)
     if "stream" in wanted:
         print(f"streams: {STREAM_ROUNDS} interleaved rounds, medians")

@@ -17,6 +17,7 @@ from degu._parsing import (
     parse_chunk_line,
     parse_content_length,
     parse_content_range,
+    parse_framed_request,
     parse_headers,
     parse_range,
     parse_request,
@@ -682,18 +683,24 @@ def test_mutated_requests_only_raise_ValueError(data: Any) -> None:
         assert e.status in (400, 413, 501, 505)
 
 
-def test_parse_request_repeat_returns_fresh_mutable_parts() -> None:
+@pytest.mark.parametrize(
+    ("parse", "framing"), [(parse_request, ()), (parse_framed_request, (3,))]
+)
+def test_parse_request_repeat_returns_fresh_mutable_parts(
+    parse: Any, framing: tuple[int, ...]
+) -> None:
     preamble = b"PUT /a/b?x=1 HTTP/1.1\r\nHost: h\r\ncontent-length: 3"
-    first = parse_request(preamble)
+    first = parse(preamble)
     first[2].append("mutated")
     first[4]["host"] = "changed"
-    second = parse_request(preamble)
+    second = parse(preamble)
     assert second == (
         "PUT",
         "/a/b?x=1",
         ["a", "b"],
         "x=1",
         {"host": "h", "content-length": 3},
+        *framing,
     )
     assert second[2] is not first[2] and second[4] is not first[4]
 
@@ -702,6 +709,35 @@ def test_parse_request_repeat_still_refuses_bad_preambles() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="^duplicate header: "):
             parse_request(b"GET / HTTP/1.1\r\na: b\r\nA: b")
+
+
+def test_parse_framed_request_repeat_still_refuses_bad_preambles() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="^duplicate header: "):
+            parse_framed_request(b"GET / HTTP/1.1\r\na: b\r\nA: b")
+    for _ in range(2):
+        with pytest.raises(
+            ValueError, match="^'GET' request with a 'content-length' header$"
+        ):
+            parse_framed_request(b"GET / HTTP/1.1\r\ncontent-length: 1")
+
+
+def test_parse_framed_request_is_parse_request_then_framing() -> None:
+    cases = [
+        b"GET /x HTTP/1.1\r\nhost: a",
+        b"POST /x HTTP/1.1\r\ncontent-length: 12",
+        b"PATCH /x HTTP/1.1\r\ntransfer-encoding: chunked",
+        # Framing drops "content-length: 0" from DELETE and OPTIONS, and a
+        # repeat must see it dropped too.
+        b"DELETE /x HTTP/1.1\r\ncontent-length: 0",
+        b"OPTIONS /x HTTP/1.1\r\ncontent-length: 0\r\nhost: a",
+    ]
+    for preamble in cases:
+        method, uri, path, query, headers = parse_request(preamble)
+        expected = (method, uri, path, query, headers)
+        expected += (request_body_framing(method, headers),)
+        for _ in range(2):
+            assert parse_framed_request(preamble) == expected
 
 
 def test_parse_response_repeat_returns_fresh_headers() -> None:
@@ -715,11 +751,13 @@ def test_parse_response_repeat_returns_fresh_headers() -> None:
     )
 
 
-def test_parse_request_preamble_cache_is_bounded() -> None:
+def test_parse_framed_request_preamble_cache_is_bounded() -> None:
     from degu import _parsing
 
     for i in range(_parsing.PREAMBLE_CACHE_SIZE + 5):
-        parse_request(f"GET /{i} HTTP/1.1".encode())
-    parse_request(b"GET /" + b"a" * _parsing.PREAMBLE_CACHE_MAX_LEN + b" HTTP/1.1")
+        parse_framed_request(f"GET /{i} HTTP/1.1".encode())
+    parse_framed_request(
+        b"GET /" + b"a" * _parsing.PREAMBLE_CACHE_MAX_LEN + b" HTTP/1.1"
+    )
     assert len(_parsing._requests) <= _parsing.PREAMBLE_CACHE_SIZE
     assert all(len(k) <= _parsing.PREAMBLE_CACHE_MAX_LEN for k in _parsing._requests)

@@ -255,3 +255,61 @@ def test_Reader_release_keeps_spare_buffers_up_to_SPARE_BUFFERS(
         buf, start, stop = again.buffered_span()
         assert buf is bufs[-2] and start == stop == 0
         assert again.buffered == 0
+
+
+def test_Reader_next_preamble_takes_whole_preambles_only(fake_socket: Any) -> None:
+    """next_preamble(): None until CRLFCRLF is buffered, then the preamble."""
+    reader = reader_of(fake_socket(b"GET / HTTP/1.1\r\nx: y\r\n\r\nGET /b", split=5))
+    assert reader.next_preamble() is None  # nothing buffered yet
+    got = None
+    while got is None:
+        assert reader.fill(Budget(5)) > 0
+        seen = reader._scanned
+        got = reader.next_preamble()
+        if got is None:
+            # The search resumes where it stopped: each byte scanned once.
+            assert reader._scanned >= seen
+    assert got == b"GET / HTTP/1.1\r\nx: y"
+    while reader.fill(Budget(5)):
+        pass
+    assert reader.buffered == 6  # the next request stays buffered, unconsumed
+    assert reader.next_preamble() is None and reader.buffered == 6
+
+
+def test_Reader_next_preamble_agrees_with_preamble_end_and_take(
+    fake_socket: Any,
+) -> None:
+    data = b"A\r\n\r\nBB\r\n\r\n\r\n\r\nC"
+    one, two = reader_of(fake_socket(data)), reader_of(fake_socket(data))
+    one.fill(Budget(5))
+    two.fill(Budget(5))
+    for _ in range(4):
+        end = one.preamble_end()
+        expected = None if end < 0 else one.take_preamble(end)
+        assert two.next_preamble() == expected
+        assert one.buffered == two.buffered
+    assert two.buffered_view().tobytes() == b"C"
+
+
+def test_Reader_take_is_all_or_nothing(fake_socket: Any) -> None:
+    reader = reader_of(fake_socket(b"abcdef"))
+    reader.fill(Budget(5))
+    assert reader.take(7) is None and reader.buffered == 6
+    assert reader.take(0) == b""
+    assert reader.take(2) == b"ab"
+    assert reader.take(4) == b"cdef" and reader.buffered == 0
+    assert reader.take(1) is None
+
+
+def test_Reader_fill_reuses_an_emptied_buffer_from_its_start() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        reader = Reader(SocketStream(a, 5))
+        b.sendall(b"x\r\n\r\n")
+        assert reader.fill_within(1) == 5
+        assert reader.next_preamble() == b"x"
+        b.sendall(b"yy\r\n\r\n")
+        assert reader.fill_within(1) == 6
+        # Received at the start of the buffer again, not after the old bytes.
+        assert reader.buffered_span()[1:] == (0, 6)
+        assert reader.next_preamble() == b"yy"

@@ -198,3 +198,77 @@ def test_render_refuses_a_str_subclass_key_equal_to_a_known_name() -> None:
     with pytest.raises(TypeError) as info:
         render_response(200, "OK", {Sneaky("x-a"): "1"})
     assert str(info.value) == (f"key: need a {str!r}; got a {Sneaky!r}: 'x-a'")
+
+
+def test_render_response_repeat_returns_the_same_bytes() -> None:
+    headers = {"content-length": 12, "x-b": "2", "x-a": "1"}
+    first = render_response(200, "OK", headers)
+    assert first == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
+    )
+    assert render_response(200, "OK", dict(headers)) == first
+    # Equal keys render equal bytes; anything different renders anew.
+    assert render_response(200, "OK", {**headers, "x-a": "3"}).endswith(
+        b"x-a: 3\r\nx-b: 2\r\n\r\n"
+    )
+    assert render_response(201, "OK", headers).startswith(b"HTTP/1.1 201 OK\r\n")
+    assert render_response(200, "OK", {"content-length": "12"}) == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n"
+    )
+
+
+def test_render_response_repeat_still_refuses_bad_values() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="^bad val: 'a\\\\r\\\\nb'$"):
+            render_response(200, "OK", {"x": "a\r\nb"})
+        with pytest.raises(ValueError, match="^bad reason: 'O\\\\nK'$"):
+            render_response(200, "O\nK", {})
+        with pytest.raises(ValueError, match="^need 100 <= status <= 599; got 600$"):
+            render_response(600, "OK", {})
+
+
+def test_render_response_subclasses_equal_to_a_known_preamble_are_checked() -> None:
+    # docs/explanation/wire.rst: a remembered preamble is only reused for
+    # exact str and int parts; a subclass equal to one (with any __eq__ and
+    # __hash__ it likes) meets the same checks as the first time.
+    class Sneaky(str):
+        def __format__(self, spec: str) -> str:
+            return "OK\r\nx-evil: 1"
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("OK")
+
+    class Status(int):
+        def __format__(self, spec: str) -> str:
+            return "200 OK\r\nx-evil: 1\r\n"
+
+    known = render_response(200, "OK", {"x-a": "1"})
+    assert render_response(200, "OK", {"x-a": "1"}) == known
+    with pytest.raises(ValueError, match="^bad reason: 'OK'$"):
+        render_response(200, Sneaky("OK"), {"x-a": "1"})
+    with pytest.raises(TypeError, match="^status: need a <class 'int'>"):
+        render_response(Status(200), "OK", {"x-a": "1"})
+    with pytest.raises(TypeError, match="^key: need a <class 'str'>"):
+        render_response(200, "OK", {Sneaky("x-a"): "1"})
+    # A value that is not exact str is rendered through str(), as ever.
+    out = render_response(200, "OK", {"x-a": Sneaky("1")})
+    assert out == b"HTTP/1.1 200 OK\r\nx-a: 1\r\n\r\n"
+    assert render_response(200, "OK", {"x-a": True}).endswith(b"x-a: True\r\n\r\n")
+
+
+def test_render_response_cache_is_bounded() -> None:
+    from degu import _rendering
+
+    for i in range(_rendering.RESPONSE_CACHE_SIZE + 5):
+        render_response(200, "OK", {"content-length": i})
+    many = {f"x-{i}": "1" for i in range(_rendering.RESPONSE_CACHE_HEADERS + 1)}
+    render_response(200, "OK", many)
+    long = "v" * _rendering.RESPONSE_CACHE_MAX_LEN
+    assert render_response(200, "OK", {"x": long}).endswith(b"\r\n\r\n")
+    assert len(_rendering._responses) <= _rendering.RESPONSE_CACHE_SIZE
+    for key, out in _rendering._responses.items():
+        assert len(key) <= 2 + _rendering.RESPONSE_CACHE_HEADERS
+        assert len(out) <= _rendering.RESPONSE_CACHE_MAX_LEN

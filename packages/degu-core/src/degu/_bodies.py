@@ -243,10 +243,12 @@ class Body(_InputBody):
             self._consumed()
             return b""
         reader = self._reader
-        if reader is not None and reader.buffered >= n:
-            # Already received (a small response): no call that could fail.
-            data = reader.read(n)
-        else:
+        # Already received (a small request or response): no call that
+        # could fail, and one call in all (Reader.take): Body._new() plus
+        # read() of 108 buffered bytes 525 ns instead of 603 ns (timeit,
+        # best of 7, 2-vCPU VM).
+        data = reader.take(n) if reader is not None else None
+        if data is None:
             data = self._read(n) if n else b""
         self._remaining = remaining - n
         if size is None:

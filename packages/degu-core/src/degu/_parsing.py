@@ -31,6 +31,7 @@ __all__ = [
     "parse_chunk_line",
     "parse_content_length",
     "parse_content_range",
+    "parse_framed_request",
     "parse_headers",
     "parse_range",
     "parse_range_list",
@@ -94,6 +95,7 @@ _PROTOCOL = b" HTTP/1.1"
 PREAMBLE_CACHE_MAX_LEN = 512
 #: At most this many request (and as many response) preambles; then start over.
 PREAMBLE_CACHE_SIZE = 128
+# parse_framed_request()'s (the server's): each entry with its body framing.
 _requests: dict[bytes, tuple[Any, ...]] = {}
 _responses: dict[bytes, tuple[Any, ...]] = {}
 #: Remember this many valid raw header names (names repeat across messages):
@@ -378,18 +380,39 @@ def parse_request(
     preamble: bytes,
 ) -> tuple[str, str, list[str], str | None, dict[str, Any]]:
     """Parse a request preamble (without CRLFCRLF): request line + headers."""
-    hit = _requests.get(preamble)
-    if hit is not None:
-        method, uri, path, query, headers = hit
-        return method, uri, list(path), query, headers.copy()
     line, _, rest = preamble.partition(b"\r\n")
     method, uri, path, query = parse_request_line(line)
     headers = parse_headers(rest) if rest else {}
+    return method, uri, path, query, headers
+
+
+def parse_framed_request(
+    preamble: bytes,
+) -> tuple[str, str, list[str], str | None, dict[str, Any], int | None]:
+    """``parse_request()`` plus ``request_body_framing()``, in one lookup.
+
+    The server's per-request parse: a repeated preamble costs one cache hit
+    for both (the framing is as much a function of the bytes as the rest):
+    182 ns instead of 255 ns for a repeated 1-header GET, parse and framing
+    apart (timeit, best of 7, 2-vCPU VM).
+    Returns ``(method, uri, path, query, headers, framing)``.
+    """
+    hit = _requests.get(preamble)
+    if hit is not None:
+        method, uri, path, query, headers, framing = hit
+        return method, uri, list(path), query, headers.copy(), framing
+    method, uri, path, query, headers = parse_request(preamble)
+    if "content-length" in headers or "transfer-encoding" in headers:
+        framing = request_body_framing(method, headers)
+    else:
+        framing = None
     if len(preamble) <= PREAMBLE_CACHE_MAX_LEN:
         if len(_requests) >= PREAMBLE_CACHE_SIZE:
             _requests.clear()
-        _requests[preamble] = (method, uri, tuple(path), query, headers.copy())
-    return method, uri, path, query, headers
+        _requests[preamble] = (
+            method, uri, tuple(path), query, headers.copy(), framing
+        )  # fmt: skip
+    return method, uri, path, query, headers, framing
 
 
 def parse_response(preamble: bytes) -> tuple[int, str, dict[str, Any]]:

@@ -42,9 +42,9 @@ __all__ = [
     "send_message",
 ]
 
-# Caches of exact ``str`` values already validated (a
-# lookup is guarded by ``type(x) is str``: a str subclass is never trusted,
-# its __format__ could inject CRLF).  Measured on a 2-vCPU VM, median of 7:
+# Caches of exact ``str`` values already validated (a lookup is guarded by
+# ``type(x) is str``: a str subclass is never trusted, its __format__ could
+# inject CRLF).  Measured on a 2-vCPU VM, median of 7:
 # a known header name costs 49 ns instead of 499 ns in _check_key(), a known
 # URI 58 ns instead of 1631 ns in check_target().  A response reason is not
 # cached: checking it costs 70 ns, a lookup 29 ns.
@@ -54,6 +54,21 @@ _good_keys: set[str] = set()
 #: Validated request URIs up to this long are remembered (KEY_CACHE_SIZE many).
 URI_CACHE_MAX_LEN = 256
 _good_uris: set[str] = set()
+
+# Rendered response preambles, keyed on what alone determines their bytes:
+# status, reason and the header items, all of exact types (str, or int for
+# a value), so equal keys render equal bytes, and only after _render() has
+# accepted them (errors are never cached).  Apps answer with the same few
+# preambles again and again.  Measured on a 2-vCPU VM (timeit, best of 7):
+# render_response(200, "OK", {"content-length": 12}) 370 ns instead of 570 ns.
+#: Response preambles with at most this many headers ...
+RESPONSE_CACHE_HEADERS = 4
+#: ... and at most this long are remembered (so an app echoing what peers
+#: send into its headers keeps the cache under 256 KiB, keys included) ...
+RESPONSE_CACHE_MAX_LEN = 512
+#: ... this many of them; then the cache starts over.
+RESPONSE_CACHE_SIZE = 256
+_responses: dict[tuple[Any, ...], bytes] = {}
 
 #: Reasons for the responses the server writes itself (RFC 9110 §15).
 ERROR_REASONS = {
@@ -182,6 +197,33 @@ def _render_request(method: str, uri: str, headers: dict[str, Any]) -> bytes:
 
 def render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
     """Render a response preamble, CRLFCRLF included."""
+    if (
+        type(headers) is dict
+        and len(headers) <= RESPONSE_CACHE_HEADERS
+        and type(status) is int
+        and type(reason) is str
+    ):
+        # Exact types before the lookup: a subclass could compare equal to
+        # a cached value and so skip the checks _render() makes.
+        for key, value in headers.items():
+            if type(key) is not str or (
+                type(value) is not str and type(value) is not int
+            ):
+                break
+        else:
+            cache_key = (status, reason, *headers.items())
+            out = _responses.get(cache_key)
+            if out is None:
+                out = _render_response(status, reason, headers)
+                if len(out) <= RESPONSE_CACHE_MAX_LEN:
+                    if len(_responses) >= RESPONSE_CACHE_SIZE:
+                        _responses.clear()
+                    _responses[cache_key] = out
+            return out
+    return _render_response(status, reason, headers)
+
+
+def _render_response(status: int, reason: str, headers: dict[str, Any]) -> bytes:
     if type(status) is not int:
         type_error("status", int, status)
     if not 100 <= status <= 599:
