@@ -302,9 +302,19 @@ class SocketStream:
 
 
 class TLSStream:
-    """An ``SSLSocket`` in non-blocking mode, waited on with ``poll()``."""
+    """An ``SSLSocket`` in non-blocking mode, waited on with ``poll()``.
 
-    __slots__ = ("_events", "_poll", "_want", "sock")
+    Not timeout mode, where CPython's ``_ssl`` would ``poll()`` before every
+    write and try every read once before waiting (two syscalls more per
+    round trip than this).  Where the next bytes are probably not there yet
+    (the first read of a message), ``poll()`` comes first: a read that
+    fails raises ``SSLWantReadError``, which costs more than the ``poll()``.
+    Every wait is bounded by what the message's budget has left and charged
+    to it, so a peer trickling a record byte by byte gets no more time than
+    one sending it whole.
+    """
+
+    __slots__ = ("_eof", "_events", "_poll", "_polled", "_want", "sock")
 
     def __init__(self, sock: Any) -> None:
         import select
@@ -316,33 +326,71 @@ class TLSStream:
         self._poll.register(sock.fileno(), select.POLLIN)
         # Kept here: an import statement per read or write cost ~1 us.
         self._events = (select.POLLIN, select.POLLOUT)
+        #: The events the poll object waits for now.
+        self._polled = select.POLLIN
         self._want = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+        self._eof = ssl.SSLEOFError
 
     def __repr__(self) -> str:
         return f"TLSStream({self.sock!r})"
 
     def _wait(self, want_write: bool, seconds: float) -> bool:
-        self._poll.modify(self.sock.fileno(), self._events[want_write])
+        events = self._events[want_write]
+        if events != self._polled:
+            self._poll.modify(self.sock.fileno(), events)
+            self._polled = events
         return bool(self._poll.poll(max(seconds, 0.0) * 1000.0))
 
-    def _retry(self, call: Any, arg: Any, budget: Budget) -> int:
+    def _wait_within(self, want_write: bool, budget: Budget) -> None:
+        left = budget.check()
+        t0 = monotonic()
+        ready = self._wait(want_write, left)
+        budget.waited += monotonic() - t0
+        if not ready:
+            raise timed_out()
+
+    def _read(self, buf: memoryview) -> int:
+        # ssl.SSLSocket.recv_into() and read() are two Python frames around
+        # _sslobj.read() (~0.5 us a call, more when they re-raise): the C
+        # object is used directly while the socket has one; once closed or
+        # unwrapped, the public method decides what to raise.
+        obj = self.sock._sslobj
+        if obj is None:
+            n: int = self.sock.recv_into(buf)
+            return n
+        try:
+            n = obj.read(len(buf), buf)
+        except self._eof:
+            # As SSLSocket.read(): a peer closing without close_notify is an
+            # EOF, unless the socket was made to refuse that.
+            if self.sock.suppress_ragged_eofs:
+                return 0
+            raise
+        return n
+
+    def _write(self, data: Any) -> int:
+        obj = self.sock._sslobj  # as in _read
+        if obj is None:
+            n: int = self.sock.send(data)
+            return n
+        n = obj.write(data)
+        return n
+
+    def _read_within(self, buf: memoryview, budget: Budget) -> int:
         want_read_error = self._want[0]
         while True:
             try:
-                n: int = call(arg)
-                return n
+                return self._read(buf)
             except self._want as e:
                 want_write = not isinstance(e, want_read_error)
-            left = budget.check()
-            t0 = monotonic()
-            ready = self._wait(want_write, left)
-            budget.waited += monotonic() - t0
-            if not ready:
-                raise timed_out()
+            self._wait_within(want_write, budget)
 
     def recv_into(self, buf: memoryview, budget: Budget) -> int:
         """Receive (decrypted) into *buf*, waiting at most what *budget* has left."""
-        n = self._retry(self.sock.recv_into, buf, budget)
+        if not budget.moved and not self.pending():
+            # A message's first bytes: usually still on their way.
+            self._wait_within(False, budget)
+        n = self._read_within(buf, budget)
         budget.moved += n
         return n
 
@@ -350,41 +398,47 @@ class TLSStream:
         """Receive into *buf*, waiting at most *seconds*, charged to no message.
 
         Polls first: between two messages the next one has usually not
-        arrived yet, and a read that fails raises ``SSLWantReadError``,
-        which costs more than the ``poll()`` (bench/bench_tls.py).
+        arrived yet.
         """
-        sock = self.sock
-        if not sock.pending() and not self._wait(False, seconds):
+        if not self.pending() and not self._wait(False, seconds):
             raise timed_out()
-        return self._retry(sock.recv_into, buf, Budget(seconds))
+        return self._read_within(buf, Budget(seconds))
 
     def recv_nowait(self, buf: memoryview) -> int | None:
         """Receive what can be decrypted now; ``None`` when nothing can."""
         try:
-            n: int = self.sock.recv_into(buf)
+            return self._read(buf)
         except self._want:
             return None
-        return n
 
     def send_all(self, data: Any, budget: Budget) -> None:
         """Encrypt and send all of *data* within what *budget* allows."""
-        view = memoryview(data)
-        while view:
-            # A retried SSL_write must be given the same bytes again.
-            n = self._retry(self.sock.send, view, budget)
+        view = None
+        want_read_error = self._want[0]
+        while True:
+            try:
+                # A retried SSL_write must be given the same bytes again.
+                n = self._write(data if view is None else view)
+            except self._want as e:
+                self._wait_within(not isinstance(e, want_read_error), budget)
+                continue
             budget.moved += n
-            view = view[n:]
+            if n == len(data if view is None else view):
+                return
+            # Only with SSL_MODE_ENABLE_PARTIAL_WRITE, which _ssl does not set.
+            view = (memoryview(data) if view is None else view)[n:]
 
     def send_nowait(self, data: bytes) -> None:
         """Best effort: send what fits now (error replies)."""
         try:
-            self.sock.send(data)
+            self._write(data)
         except (OSError, ValueError):
             pass
 
     def pending(self) -> int:
         """Decrypted bytes held by the TLS layer, invisible to ``poll()``."""
-        n: int = self.sock.pending()
+        obj = self.sock._sslobj
+        n: int = obj.pending() if obj is not None else 0
         return n
 
     def fileno(self) -> int:
