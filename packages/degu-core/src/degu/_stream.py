@@ -305,16 +305,22 @@ class TLSStream:
     """An ``SSLSocket`` in non-blocking mode, waited on with ``poll()``.
 
     Not timeout mode, where CPython's ``_ssl`` would ``poll()`` before every
-    write and try every read once before waiting (two syscalls more per
-    round trip than this).  Where the next bytes are probably not there yet
-    (the first read of a message), ``poll()`` comes first: a read that
-    fails raises ``SSLWantReadError``, which costs more than the ``poll()``.
+    write and try every read once before waiting: two syscalls more per
+    round trip.  Where the next bytes are probably not there yet (the first
+    read of a message), ``poll()`` comes first, since a read that fails
+    raises ``SSLWantReadError``, which costs more than the ``poll()``.
     Every wait is bounded by what the message's budget has left and charged
     to it, so a peer trickling a record byte by byte gets no more time than
     one sending it whole.
+
+    ``ssl.SSLSocket``'s ``recv_into``, ``read``, ``send`` and ``pending`` are
+    Python frames around the C object ``_sslobj`` (~0.5 us a call, more when
+    they re-raise): the common paths call it directly while the socket has
+    one; once it is closed or unwrapped, the public methods decide what to
+    raise.
     """
 
-    __slots__ = ("_eof", "_events", "_poll", "_polled", "_want", "sock")
+    __slots__ = ("_eof", "_poll", "_pollin", "_pollout", "_want", "sock")
 
     def __init__(self, sock: Any) -> None:
         import select
@@ -322,75 +328,82 @@ class TLSStream:
 
         self.sock = sock
         sock.setblocking(False)
-        self._poll = select.poll()
-        self._poll.register(sock.fileno(), select.POLLIN)
+        poll = select.poll()
+        poll.register(sock.fileno(), select.POLLIN)
+        # Waits are for reading but while a write waits (_wait): the common
+        # paths call poll() without checking which events it waits for.
+        self._poll = poll
+        self._pollin = poll.poll
+        self._pollout = select.POLLOUT
         # Kept here: an import statement per read or write cost ~1 us.
-        self._events = (select.POLLIN, select.POLLOUT)
-        #: The events the poll object waits for now.
-        self._polled = select.POLLIN
         self._want = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         self._eof = ssl.SSLEOFError
 
     def __repr__(self) -> str:
         return f"TLSStream({self.sock!r})"
 
-    def _wait(self, want_write: bool, seconds: float) -> bool:
-        events = self._events[want_write]
-        if events != self._polled:
-            self._poll.modify(self.sock.fileno(), events)
-            self._polled = events
-        return bool(self._poll.poll(max(seconds, 0.0) * 1000.0))
-
-    def _wait_within(self, want_write: bool, budget: Budget) -> None:
+    def _wait(self, want_write: bool, budget: Budget) -> None:
+        """Wait until the socket is ready, within what *budget* has left."""
         left = budget.check()
         t0 = monotonic()
-        ready = self._wait(want_write, left)
+        if want_write:
+            fd = self.sock.fileno()
+            self._poll.modify(fd, self._pollout)
+            try:
+                ready = self._pollin(left * 1000.0)
+            finally:
+                self._poll.modify(fd, self._pollout >> 2)  # POLLIN
+        else:
+            ready = self._pollin(left * 1000.0)
         budget.waited += monotonic() - t0
         if not ready:
             raise timed_out()
 
-    def _read(self, buf: memoryview) -> int:
-        # ssl.SSLSocket.recv_into() and read() are two Python frames around
-        # _sslobj.read() (~0.5 us a call, more when they re-raise): the C
-        # object is used directly while the socket has one; once closed or
-        # unwrapped, the public method decides what to raise.
-        obj = self.sock._sslobj
-        if obj is None:
-            n: int = self.sock.recv_into(buf)
-            return n
-        try:
-            n = obj.read(len(buf), buf)
-        except self._eof:
-            # As SSLSocket.read(): a peer closing without close_notify is an
-            # EOF, unless the socket was made to refuse that.
-            if self.sock.suppress_ragged_eofs:
-                return 0
-            raise
-        return n
-
-    def _write(self, data: Any) -> int:
-        obj = self.sock._sslobj  # as in _read
-        if obj is None:
-            n: int = self.sock.send(data)
-            return n
-        n = obj.write(data)
-        return n
+    def _ragged_eof(self) -> int:
+        # As SSLSocket.read(): a peer closing without close_notify is an EOF,
+        # unless the socket was made to refuse that.
+        if self.sock.suppress_ragged_eofs:
+            return 0
+        raise
 
     def _read_within(self, buf: memoryview, budget: Budget) -> int:
+        """Read, waiting as the TLS layer asks, within *budget*: the slow path."""
+        sock = self.sock
         want_read_error = self._want[0]
         while True:
+            obj = sock._sslobj
             try:
-                return self._read(buf)
+                if obj is None:
+                    n: int = sock.recv_into(buf)
+                else:
+                    n = obj.read(len(buf), buf)
+                return n
             except self._want as e:
                 want_write = not isinstance(e, want_read_error)
-            self._wait_within(want_write, budget)
+            except self._eof:
+                return self._ragged_eof()
+            self._wait(want_write, budget)
 
     def recv_into(self, buf: memoryview, budget: Budget) -> int:
         """Receive (decrypted) into *buf*, waiting at most what *budget* has left."""
-        if not budget.moved and not self.pending():
-            # A message's first bytes: usually still on their way.
-            self._wait_within(False, budget)
-        n = self._read_within(buf, budget)
+        obj = self.sock._sslobj
+        if obj is None:
+            n = self._read_within(buf, budget)
+        else:
+            if not budget.moved and not obj.pending():
+                # A message's first bytes: usually still on their way.
+                left = budget.check()
+                t0 = monotonic()
+                ready = self._pollin(left * 1000.0)
+                budget.waited += monotonic() - t0
+                if not ready:
+                    raise timed_out()
+            try:
+                n = obj.read(len(buf), buf)
+            except self._want:
+                n = self._read_within(buf, budget)
+            except self._eof:
+                n = self._ragged_eof()
         budget.moved += n
         return n
 
@@ -400,38 +413,68 @@ class TLSStream:
         Polls first: between two messages the next one has usually not
         arrived yet.
         """
-        if not self.pending() and not self._wait(False, seconds):
+        obj = self.sock._sslobj
+        if obj is None:
+            return self._read_within(buf, Budget(seconds))
+        if not obj.pending() and not self._pollin(max(seconds, 0.0) * 1000.0):
             raise timed_out()
-        return self._read_within(buf, Budget(seconds))
+        try:
+            n: int = obj.read(len(buf), buf)
+        except self._want:
+            return self._read_within(buf, Budget(seconds))
+        except self._eof:
+            return self._ragged_eof()
+        return n
 
     def recv_nowait(self, buf: memoryview) -> int | None:
         """Receive what can be decrypted now; ``None`` when nothing can."""
+        obj = self.sock._sslobj
         try:
-            return self._read(buf)
+            if obj is None:
+                n: int = self.sock.recv_into(buf)
+            else:
+                n = obj.read(len(buf), buf)
         except self._want:
             return None
+        except self._eof:
+            return self._ragged_eof()
+        return n
 
     def send_all(self, data: Any, budget: Budget) -> None:
         """Encrypt and send all of *data* within what *budget* allows."""
-        view = None
+        obj = self.sock._sslobj
+        sent = 0
+        if obj is not None:
+            # Most messages fit the socket buffer: one write, no wait.
+            try:
+                sent = obj.write(data)
+            except self._want:
+                pass  # retried below, with the same bytes
+            else:
+                budget.moved += sent
+                if sent == len(data):
+                    return
+        self._send_rest(memoryview(data)[sent:], budget)
+
+    def _send_rest(self, view: memoryview, budget: Budget) -> None:
+        """Send all of *view*, waiting as the TLS layer asks: the slow path."""
+        sock = self.sock
         want_read_error = self._want[0]
-        while True:
+        while view:
+            obj = sock._sslobj
             try:
                 # A retried SSL_write must be given the same bytes again.
-                n = self._write(data if view is None else view)
+                n: int = sock.send(view) if obj is None else obj.write(view)
             except self._want as e:
-                self._wait_within(not isinstance(e, want_read_error), budget)
+                self._wait(not isinstance(e, want_read_error), budget)
                 continue
             budget.moved += n
-            if n == len(data if view is None else view):
-                return
-            # Only with SSL_MODE_ENABLE_PARTIAL_WRITE, which _ssl does not set.
-            view = (memoryview(data) if view is None else view)[n:]
+            view = view[n:]
 
     def send_nowait(self, data: bytes) -> None:
         """Best effort: send what fits now (error replies)."""
         try:
-            self._write(data)
+            self.sock.send(data)
         except (OSError, ValueError):
             pass
 
