@@ -320,7 +320,7 @@ class TLSStream:
     raise.
     """
 
-    __slots__ = ("_eof", "_poll", "_pollin", "_pollout", "_want", "sock")
+    __slots__ = ("_eof", "_events", "_poll", "_pollin", "_want", "sock")
 
     def __init__(self, sock: Any) -> None:
         import select
@@ -330,11 +330,11 @@ class TLSStream:
         sock.setblocking(False)
         poll = select.poll()
         poll.register(sock.fileno(), select.POLLIN)
-        # Waits are for reading but while a write waits (_wait): the common
-        # paths call poll() without checking which events it waits for.
         self._poll = poll
+        # It waits for POLLIN but while a write waits (_wait): the common
+        # paths call it without checking which events it waits for.
         self._pollin = poll.poll
-        self._pollout = select.POLLOUT
+        self._events = (select.POLLIN, select.POLLOUT)
         # Kept here: an import statement per read or write cost ~1 us.
         self._want = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         self._eof = ssl.SSLEOFError
@@ -348,23 +348,26 @@ class TLSStream:
         t0 = monotonic()
         if want_write:
             fd = self.sock.fileno()
-            self._poll.modify(fd, self._pollout)
+            pollin, pollout = self._events
+            self._poll.modify(fd, pollout)
             try:
                 ready = self._pollin(left * 1000.0)
             finally:
-                self._poll.modify(fd, self._pollout >> 2)  # POLLIN
+                self._poll.modify(fd, pollin)
         else:
             ready = self._pollin(left * 1000.0)
         budget.waited += monotonic() - t0
         if not ready:
             raise timed_out()
 
-    def _ragged_eof(self) -> int:
-        # As SSLSocket.read(): a peer closing without close_notify is an EOF,
-        # unless the socket was made to refuse that.
+    def _ragged_eof(self, error: OSError) -> int:
+        """What ``SSLSocket.read()`` makes of a peer closing without close_notify.
+
+        An EOF, unless the socket was made to refuse that.
+        """
         if self.sock.suppress_ragged_eofs:
             return 0
-        raise
+        raise error
 
     def _read_within(self, buf: memoryview, budget: Budget) -> int:
         """Read, waiting as the TLS layer asks, within *budget*: the slow path."""
@@ -380,8 +383,8 @@ class TLSStream:
                 return n
             except self._want as e:
                 want_write = not isinstance(e, want_read_error)
-            except self._eof:
-                return self._ragged_eof()
+            except self._eof as e:
+                return self._ragged_eof(e)
             self._wait(want_write, budget)
 
     def recv_into(self, buf: memoryview, budget: Budget) -> int:
@@ -402,8 +405,8 @@ class TLSStream:
                 n = obj.read(len(buf), buf)
             except self._want:
                 n = self._read_within(buf, budget)
-            except self._eof:
-                n = self._ragged_eof()
+            except self._eof as e:
+                n = self._ragged_eof(e)
         budget.moved += n
         return n
 
@@ -422,8 +425,8 @@ class TLSStream:
             n: int = obj.read(len(buf), buf)
         except self._want:
             return self._read_within(buf, Budget(seconds))
-        except self._eof:
-            return self._ragged_eof()
+        except self._eof as e:
+            return self._ragged_eof(e)
         return n
 
     def recv_nowait(self, buf: memoryview) -> int | None:
@@ -436,8 +439,8 @@ class TLSStream:
                 n = obj.read(len(buf), buf)
         except self._want:
             return None
-        except self._eof:
-            return self._ragged_eof()
+        except self._eof as e:
+            return self._ragged_eof(e)
         return n
 
     def send_all(self, data: Any, budget: Budget) -> None:
