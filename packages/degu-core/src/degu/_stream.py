@@ -307,9 +307,10 @@ class TLSStream:
     Not timeout mode, where CPython's ``_ssl`` would ``poll()`` before every
     write and try every read once before waiting, and each change of timeout
     costs an ``ioctl``: 14 syscalls per small request and response instead
-    of 8 (client and server together; 4 on plain sockets).  Where the next bytes are probably not there yet (the first
-    read of a message), ``poll()`` comes first, since a read that fails
-    raises ``SSLWantReadError``, which costs more than the ``poll()``.
+    of 8 (client and server together; 4 on plain sockets).  Where the next
+    bytes are probably not there yet (the first read of a message),
+    ``poll()`` comes first, since a read that fails raises
+    ``SSLWantReadError``, which costs more than the ``poll()``.
     Every wait is bounded by what the message's budget has left and charged
     to it, so a peer trickling a record byte by byte gets no more time than
     one sending it whole.
