@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
@@ -34,22 +34,35 @@ def contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     )
 
 
+def _server_side(
+    contexts: tuple[ssl.SSLContext, ssl.SSLContext], **options: Any
+) -> tuple[ssl.SSLSocket, socket.socket]:
+    """A server SSLSocket (*options* to wrap_socket) and its peer's socket."""
+    a, b = socket.socketpair()
+    a.settimeout(TIMEOUT)
+    b.settimeout(TIMEOUT)
+    server = contexts[0].wrap_socket(
+        a, server_side=True, do_handshake_on_connect=False, **options
+    )
+    return server, b
+
+
+def _handshake(server: ssl.SSLSocket, client_handshake: Callable[[], None]) -> None:
+    thread = threading.Thread(target=server.do_handshake)
+    thread.start()
+    client_handshake()
+    thread.join(TIMEOUT)
+
+
 @contextmanager
 def tls_pair(
     contexts: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> Iterator[tuple[ssl.SSLSocket, ssl.SSLSocket]]:
     """(server, client) SSLSockets, handshake done, over a socketpair."""
-    server_ctx, client_ctx = contexts
-    a, b = socket.socketpair()
-    a.settimeout(TIMEOUT)
-    b.settimeout(TIMEOUT)
-    server = server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
-    client = client_ctx.wrap_socket(b, do_handshake_on_connect=False)
+    server, b = _server_side(contexts)
+    client = contexts[1].wrap_socket(b, do_handshake_on_connect=False)
     with server, client:
-        thread = threading.Thread(target=client.do_handshake)
-        thread.start()
-        server.do_handshake()
-        thread.join(TIMEOUT)
+        _handshake(server, client.do_handshake)
         yield server, client
 
 
@@ -85,21 +98,35 @@ class RawPeer:
 
 @contextmanager
 def raw_pair(
-    contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+    contexts: tuple[ssl.SSLContext, ssl.SSLContext], **options: Any
 ) -> Iterator[tuple[ssl.SSLSocket, RawPeer]]:
     """(server SSLSocket, RawPeer client), handshake done, over a socketpair."""
-    server_ctx, client_ctx = contexts
-    a, b = socket.socketpair()
-    a.settimeout(TIMEOUT)
-    b.settimeout(TIMEOUT)
-    server = server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
-    peer = RawPeer(b, client_ctx)
+    server, b = _server_side(contexts, **options)
+    peer = RawPeer(b, contexts[1])
     with server, b:
-        thread = threading.Thread(target=server.do_handshake)
-        thread.start()
-        peer.handshake()
-        thread.join(TIMEOUT)
+        _handshake(server, peer.handshake)
         yield server, peer
+
+
+@contextmanager
+def trickling(peer: RawPeer, data: bytes) -> Iterator[None]:
+    """*peer* sends *data*'s record one byte every 20 ms, until the block ends."""
+    record = peer.record(data)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for i in range(len(record)):
+            if stop.wait(0.02):
+                return
+            peer.sock.send(record[i : i + 1])
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(TIMEOUT)
 
 
 def test_make_stream_gives_an_SSLSocket_a_TLSStream(contexts: Any) -> None:
@@ -191,60 +218,26 @@ def test_TLSStream_waits_for_a_message_before_reading_it(contexts: Any) -> None:
         assert counting.failed_reads == 0
 
 
-def test_TLSStream_record_trickled_byte_by_byte_times_out_within_the_budget(
-    contexts: Any,
+@pytest.mark.parametrize("read", ["recv_into", "recv_within"])
+def test_TLSStream_record_trickled_byte_by_byte_times_out_within_its_bound(
+    contexts: Any, read: str
 ) -> None:
-    """Bytes that keep coming buy no time: the bound is per message."""
-    with raw_pair(contexts) as (server, peer):
+    """Bytes that keep coming buy no time: a message's budget, or the wait
+    between messages, bounds the whole read, not each byte."""
+    with raw_pair(contexts) as (server, peer), trickling(peer, b"x" * 1000):
         stream = TLSStream(server)
-        record = peer.record(b"x" * 1000)
-        stop = threading.Event()
-
-        def trickle() -> None:
-            for i in range(len(record)):
-                if stop.wait(0.02):
-                    return
-                peer.sock.send(record[i : i + 1])
-
-        thread = threading.Thread(target=trickle)
-        thread.start()
-        try:
-            start = monotonic()
-            budget = Budget(0.5)
-            with pytest.raises(TimeoutError, match="^timed out$"):
-                stream.recv_into(memoryview(bytearray(2000)), budget)
-            assert 0.4 <= monotonic() - start < 3
+        buf = memoryview(bytearray(2000))
+        budget = Budget(0.5)
+        start = monotonic()
+        with pytest.raises(TimeoutError, match="^timed out$"):
+            if read == "recv_into":
+                stream.recv_into(buf, budget)
+            else:
+                stream.recv_within(buf, 0.5)
+        # recv_within: one poll(), then at most as long again for the record.
+        assert 0.4 <= monotonic() - start < 3
+        if read == "recv_into":
             assert budget.waited >= 0.5
-        finally:
-            stop.set()
-            thread.join(TIMEOUT)
-
-
-def test_TLSStream_recv_within_trickled_record_times_out_within_seconds(
-    contexts: Any,
-) -> None:
-    """The wait between messages is bounded as a whole, not per byte."""
-    with raw_pair(contexts) as (server, peer):
-        stream = TLSStream(server)
-        record = peer.record(b"x" * 1000)
-        stop = threading.Event()
-
-        def trickle() -> None:
-            for i in range(len(record)):
-                if stop.wait(0.02):
-                    return
-                peer.sock.send(record[i : i + 1])
-
-        thread = threading.Thread(target=trickle)
-        thread.start()
-        try:
-            start = monotonic()
-            with pytest.raises(TimeoutError, match="^timed out$"):
-                stream.recv_within(memoryview(bytearray(2000)), 0.3)
-            assert monotonic() - start < 2
-        finally:
-            stop.set()
-            thread.join(TIMEOUT)
 
 
 def test_TLSStream_send_to_a_peer_that_never_reads_times_out(contexts: Any) -> None:
@@ -289,19 +282,9 @@ def test_TLSStream_peer_closing_without_close_notify_reads_as_EOF(
 def test_TLSStream_ragged_EOF_raises_when_the_socket_refuses_them(
     contexts: Any,
 ) -> None:
-    server_ctx, client_ctx = contexts
-    a, b = socket.socketpair()
-    server = server_ctx.wrap_socket(
-        a, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=False
-    )
-    peer = RawPeer(b, client_ctx)
-    with server, b:
-        thread = threading.Thread(target=server.do_handshake)
-        thread.start()
-        peer.handshake()
-        thread.join(TIMEOUT)
+    with raw_pair(contexts, suppress_ragged_eofs=False) as (server, peer):
         stream = TLSStream(server)
-        b.shutdown(socket.SHUT_WR)
+        peer.sock.shutdown(socket.SHUT_WR)
         with pytest.raises(ssl.SSLEOFError):
             stream.recv_into(memoryview(bytearray(10)), Budget(5))
 
