@@ -397,12 +397,7 @@ class TLSStream:
         else:
             if not budget.moved and not obj.pending():
                 # A message's first bytes: usually still on their way.
-                left = budget.check()
-                t0 = monotonic()
-                ready = self._pollin(left * 1000.0)
-                budget.waited += monotonic() - t0
-                if not ready:
-                    raise timed_out()
+                self._wait(False, budget)
             try:
                 n = obj.read(len(buf), buf)
             except self._want:
