@@ -6,7 +6,8 @@ keys from ``TempPKI``, TLS 1.3 as negotiated by default):
 
 * **round trips**: sequential GET requests on one open connection, for an
   empty body and a 64 KiB body; the TLS/plain ratio of time per request is
-  the steady-state cost of encryption;
+  the steady-state cost of encryption.  Also as process CPU time per request
+  (client and server), which a neighbour taking the CPU hardly moves;
 * **handshakes**: new connection + one GET + close, repeated; connections
   per second is dominated by the handshake.  Measured twice: as an
   ``SSLClient`` does by default (resuming the session of its previous
@@ -66,13 +67,17 @@ def serving(server: Server) -> Iterator[Server]:
         thread.join(10)
 
 
-def round_trips(client: Client, uri: str, count: int) -> float:
-    """Seconds per request for *count* sequential GETs on one connection."""
+def round_trips(client: Client, uri: str, count: int, cpu: list[float]) -> float:
+    """Seconds per request for *count* sequential GETs on one connection.
+
+    Appends to *cpu* the process CPU time per request (client and server).
+    """
     with client.connect() as conn:
         get(conn, uri)  # warm-up request
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             get(conn, uri)
+        cpu.append((time.process_time() - start_cpu) / count)
         return (time.perf_counter() - start) / count
 
 
@@ -134,13 +139,20 @@ def main() -> None:
         with tls.connect() as conn:
             version = conn.sock.version()
             cipher = conn.sock.cipher()[0]
+        rtt_cpu: dict[str, list[float]] = {
+            name: [] for name in ("plain", "tls", "plain_big", "tls_big")
+        }
         rtt_runs = interleave(
             args.rounds,
             {
-                "plain": lambda: round_trips(plain, "/", REQUESTS),
-                "tls": lambda: round_trips(tls, "/", REQUESTS),
-                "plain_big": lambda: round_trips(plain, "/big", REQUESTS // 4),
-                "tls_big": lambda: round_trips(tls, "/big", REQUESTS // 4),
+                "plain": lambda: round_trips(plain, "/", REQUESTS, rtt_cpu["plain"]),
+                "tls": lambda: round_trips(tls, "/", REQUESTS, rtt_cpu["tls"]),
+                "plain_big": lambda: round_trips(
+                    plain, "/big", REQUESTS // 4, rtt_cpu["plain_big"]
+                ),
+                "tls_big": lambda: round_trips(
+                    tls, "/big", REQUESTS // 4, rtt_cpu["tls_big"]
+                ),
             },
         )
         cpu_time: dict[str, list[float]] = {"plain": [], "tls": [], "tls_full": []}
@@ -191,6 +203,23 @@ def main() -> None:
         "us",
         "-",
         spread(rtt_runs["tls_big"], 1e6),
+    )
+    cpu_rtt = {name: statistics.median(values) for name, values in rtt_cpu.items()}
+    row(
+        "  CPU per round trip, empty (us)",
+        cpu_rtt["plain"] * 1e6,
+        cpu_rtt["tls"] * 1e6,
+        "us",
+        "(info)",
+        spread(rtt_cpu["tls"], 1e6),
+    )
+    row(
+        "  CPU per round trip, 64 KiB (us)",
+        cpu_rtt["plain_big"] * 1e6,
+        cpu_rtt["tls_big"] * 1e6,
+        "us",
+        "(info)",
+        spread(rtt_cpu["tls_big"], 1e6),
     )
     verdict = "ok" if rate["tls"] >= TARGET_HANDSHAKES else "MISSED"
     row(
