@@ -153,6 +153,34 @@ def test_TLSStream_round_trip_moves_bytes_both_ways_and_counts_them(
         assert bytes(buf[:19]) == b"HTTP/1.1 200 OK\r\n\r\n"
 
 
+class _NoSSLObject:
+    """An SSLSocket seen through a Python whose SSLSocket has no ``_sslobj``."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_sslobj":
+            raise AttributeError(name)
+        return getattr(self._sock, name)
+
+
+def test_TLSStream_without_the_private_SSL_object_uses_the_public_methods(
+    contexts: Any,
+) -> None:
+    with tls_pair(contexts) as (server, client):
+        s, c = TLSStream(_NoSSLObject(server)), TLSStream(_NoSSLObject(client))
+        buf = memoryview(bytearray(100))
+        c.send_all(b"GET / HTTP/1.1\r\n\r\n", Budget(5))
+        assert s.recv_into(buf, Budget(5)) == 18
+        assert s.pending() == 0
+        s.send_all(b"HTTP/1.1 200 OK\r\n\r\n", Budget(5))
+        assert c.recv_within(buf, 5.0) == 19
+        assert s.recv_nowait(buf) is None
+        with pytest.raises(TimeoutError):
+            s.recv_into(buf, Budget(0.05))
+
+
 def test_TLSStream_sends_a_message_bigger_than_the_socket_buffers(
     contexts: Any,
 ) -> None:

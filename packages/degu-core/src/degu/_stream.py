@@ -321,7 +321,8 @@ class TLSStream:
     Python frames around the C object ``_sslobj`` (~0.35 us a call, ~0.9 us
     more when an ``SSLError`` passes through them; 2-vCPU VM, OpenSSL 3.0):
     the common paths call it directly while the socket has one; once it is
-    closed or unwrapped, the public methods decide what to raise.
+    closed or unwrapped (or on a Python whose SSLSocket has no ``_sslobj``),
+    the public methods decide what to raise.
     """
 
     __slots__ = ("_eof", "_events", "_poll", "_pollin", "_want", "sock")
@@ -378,7 +379,7 @@ class TLSStream:
         sock = self.sock
         want_read_error = self._want[0]
         while True:
-            obj = sock._sslobj
+            obj = getattr(sock, "_sslobj", None)
             try:
                 if obj is None:
                     n: int = sock.recv_into(buf)
@@ -393,7 +394,7 @@ class TLSStream:
 
     def recv_into(self, buf: memoryview, budget: Budget) -> int:
         """Receive (decrypted) into *buf*, waiting at most what *budget* has left."""
-        obj = self.sock._sslobj
+        obj = getattr(self.sock, "_sslobj", None)
         if obj is None:
             n = self._read_within(buf, budget)
         else:
@@ -415,7 +416,7 @@ class TLSStream:
         Polls first: between two messages the next one has usually not
         arrived yet.
         """
-        obj = self.sock._sslobj
+        obj = getattr(self.sock, "_sslobj", None)
         if obj is None:
             return self._read_within(buf, Budget(seconds))
         if not obj.pending() and not self._pollin(max(seconds, 0.0) * 1000.0):
@@ -430,7 +431,7 @@ class TLSStream:
 
     def recv_nowait(self, buf: memoryview) -> int | None:
         """Receive what can be decrypted now; ``None`` when nothing can."""
-        obj = self.sock._sslobj
+        obj = getattr(self.sock, "_sslobj", None)
         try:
             if obj is None:
                 n: int = self.sock.recv_into(buf)
@@ -444,7 +445,7 @@ class TLSStream:
 
     def send_all(self, data: Any, budget: Budget) -> None:
         """Encrypt and send all of *data* within what *budget* allows."""
-        obj = self.sock._sslobj
+        obj = getattr(self.sock, "_sslobj", None)
         sent = 0
         if obj is not None:
             # Most messages fit the socket buffer: one write, no wait.
@@ -463,7 +464,7 @@ class TLSStream:
         sock = self.sock
         want_read_error = self._want[0]
         while view:
-            obj = sock._sslobj
+            obj = getattr(sock, "_sslobj", None)
             try:
                 # A retried SSL_write must be given the same bytes again.
                 n: int = sock.send(view) if obj is None else obj.write(view)
@@ -482,7 +483,7 @@ class TLSStream:
 
     def pending(self) -> int:
         """Decrypted bytes held by the TLS layer, invisible to ``poll()``."""
-        obj = self.sock._sslobj
+        obj = getattr(self.sock, "_sslobj", None)
         n: int = obj.pending() if obj is not None else 0
         return n
 
