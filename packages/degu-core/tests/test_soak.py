@@ -118,6 +118,15 @@ def test_soak_threads_and_fds_return_to_baseline(
 
     # Idle workers leave after IDLE_EXIT: make that quick here.
     monkeypatch.setattr(degu._pool, "IDLE_EXIT", 0.2)
+    # Workers of servers that earlier tests stopped leave on their own
+    # schedule: one leaving after the baseline would be counted against us.
+    # (One still stuck in an app after the deadline outlives this test too.)
+    wait_for(
+        lambda: (
+            not any(t.name.startswith("degu-worker") for t in threading.enumerate())
+        ),
+        monotonic() + SETTLE_DEADLINE,
+    )
     live = live_server(("127.0.0.1", 0), app, max_requests=MAX_REQUESTS,
                        max_connections=THREADS * 2, timeout=10)  # fmt: skip
     base_threads = threading.active_count()
