@@ -1,13 +1,32 @@
 """The server's I/O loop: every connection that has no request running.
 
-One thread (the one in ``Server.serve_forever()``) waits in one selector on
-the listening socket, a wake-up socket, and every connection that is not on a
-worker: newly accepted ones, TLS handshakes in progress, idle keep-alive
+One thread at a time, the *leader*, waits in one epoll on the listening
+socket, a wake-up socket, and every connection that is not running a
+request: newly accepted ones, TLS handshakes in progress, idle keep-alive
 connections, requests still arriving, and lingering closes.  Such a
 connection costs a descriptor and a few hundred bytes, never a thread.
 
-A connection goes to a worker (``degu._pool``) only once a whole preamble,
-and a body that fits the buffer, has arrived (``degu._serving.advance``).
+A connection is run only once a whole preamble, and a body that fits the
+buffer, has arrived (``degu._serving.advance``).  The leader runs it itself
+("inline"): a fast app then costs no hand-over between threads, like an
+event loop.  So that a blocking app never leaves the server without a
+poller, a *standby* thread checks every ``INLINE_TICK`` while the leader
+runs apps; once the leader has not polled for ``INLINE_MAX`` it takes the
+leadership, and the old leader, when its app returns, hands its connection
+back (``give_back``) like a worker.  A leader that wants to wait for its
+client's next request (``HOT_WAIT``) hands the leadership to the standby
+first.  Requests go to the worker pool (``degu._pool``) instead when every
+one of the ``max_connections`` slots is taken, when there is no standby, and
+while shutting down (docs/explanation/connections.rst).
+
+Invariant: loop state (the epoll, ``_watched``, ``_conns``, ``_busy``, the
+waiting-state dicts, ``_todo``, the accept pause) is only touched by the
+thread named in ``_leader``.  ``_leader`` changes only under ``_lock``: the
+standby takes it (the leader being in an app), or the leader gives it up
+(before a hot wait, or at the end); a thread back from an app checks under
+``_lock`` whether it still leads before it touches loop state again.  Other
+threads reach the leader only through ``give_back()`` and ``wake()``.
+
 Every state has a deadline (docs/explanation/limits.rst):
 
 * TLS handshake, idle keep-alive, request arrival: ``timeout`` each;
@@ -28,12 +47,14 @@ import threading
 from collections import deque
 from time import monotonic
 
+import degu._pool
 from degu._common import TYPE_CHECKING
 from degu._pool import WorkerPool
 from degu._rendering import render_error_response
 from degu._request import Session
 from degu._serving import (
     HOT_BUSY_MAX,
+    HOT_WAIT,
     RequestRefused,
     ServerConnection,
     ServingRules,
@@ -56,6 +77,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCEPT_BATCH",
     "ACCEPT_PAUSE",
+    "INLINE_MAX",
+    "INLINE_TICK",
     "SHUTDOWN_FORCE_GRACE",
     "ServerLoop",
     "default_max_open",
@@ -67,6 +90,12 @@ ACCEPT_BATCH = 64
 ACCEPT_PAUSE = 0.5
 #: After shutdown's timeout, how long to wait for forcibly woken workers.
 SHUTDOWN_FORCE_GRACE = 2.0
+#: How long the leader may run apps without polling before the standby takes
+#: over (docs/explanation/connections.rst): the most a blocking app can delay
+#: the other connections and the accept queue, plus scheduling.
+INLINE_MAX = 0.002
+#: How often the standby looks, while the leader runs apps (never otherwise).
+INLINE_TICK = 0.001
 #: Descriptors left for everything but connections, beside one per worker
 #: (a file being served, a log file, an upstream connection...).
 RESERVED_DESCRIPTORS = 32
@@ -152,7 +181,43 @@ class ServerLoop:
         self._lingering: dict[ServerConnection, None] = {}
         self._busy: set[ServerConnection] = set()
         self._returned: deque[tuple[ServerConnection, int]] = deque()
+        #: Connections with a request to run, in the order they got ready.
+        self._todo: deque[ServerConnection] = deque()
+        # Dispatches in the current and the previous HOT_WAIT window: how
+        # many clients are active, which a leader's hot wait would starve.
+        self._window_start = 0.0
+        self._window_count = 0
+        self._window_prev = 0
+        self._stopping: Callable[[], bool] = rules.stopping
+        self._shutdown_timeout: Callable[[], float] = lambda: 0.0
+        # Guarded by _lock: leadership, app slots, the standby and spares.
         self._lock = threading.Lock()
+        self._standby_cv = threading.Condition(self._lock)
+        self._spare_cv = threading.Condition(self._lock)
+        self._slot_cv = threading.Condition(self._lock)
+        #: threading.get_ident() of the leader; 0 while leadership is vacant.
+        self._leader = 0
+        #: Leadership given up, for the standby to take.
+        self._vacant = False
+        #: When the leader started running apps without polling (0: polling).
+        self._inline_since = 0.0
+        #: The leader is in an app (the only time the standby may take over).
+        self._in_app = False
+        #: Stretches of inline runs begun (the standby sleeps when it stalls).
+        self._stretches = 0
+        #: A standby thread exists (else nothing runs inline).
+        self._standby_up = False
+        #: The standby sleeps without a timeout (notify it when inlining).
+        self._standby_sleeping = False
+        #: Parked threads, and whether one is wanted as the next standby.
+        self._spares = 0
+        self._want_standby = False
+        #: Free app slots (max_connections minus the requests running).
+        self._free = workers
+        self._slot_waiters = 0
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._abort = False
         self._finished = False
         self._accept_paused_until = 0.0
         self._accept_failures = 0
@@ -186,26 +251,153 @@ class ServerLoop:
     def run(
         self, stopping: Callable[[], bool], shutdown_timeout: Callable[[], float]
     ) -> None:
-        """Serve until *stopping()*, then drain (see ``Server.shutdown``)."""
+        """Serve until *stopping()*, then drain (see ``Server.shutdown``).
+
+        The calling thread leads first; once it has given the leadership up
+        it waits here until whichever thread leads last has drained.
+        """
         import select
 
+        self._stopping = stopping
+        self._shutdown_timeout = shutdown_timeout
         self._ep = select.epoll()
+        self._leader = threading.get_ident()
         try:
             self._watch(self._lsock.fileno(), _READ, _ACCEPT)
             self._watch(self._wake_r.fileno(), _READ, _WAKE)
-            while not stopping():
+            self._start_standby()
+        except BaseException:
+            self._finish()
+            raise
+        try:
+            self._lead()
+        except BaseException:
+            # Raised by an app this thread ran after losing the lead: stop
+            # the loop, wherever it runs now, before passing it on.
+            self._abort = True
+            self.wake()
+            self._done.wait()
+            raise
+        self._done.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    # -- leadership ---------------------------------------------------------
+
+    def _lead(self) -> None:
+        """Run the loop while this thread leads; drain and finish if last."""
+        me = threading.get_ident()
+        try:
+            while not self._stopping() and not self._abort:
                 self._step(self._wait_time())
-            self._drain(shutdown_timeout())
-        finally:
+                if self._leader != me:
+                    return  # the standby took over during an inline run
+            # Nothing runs inline while stopping: the drain keeps its leader.
+            self._drain(self._shutdown_timeout())
+        except BaseException as e:
             with self._lock:
-                self._finished = True
+                if self._leader != me:
+                    raise  # from an app we ran inline, after losing the lead
+            self._error = e
+        self._finish()
+
+    def _start_standby(self) -> None:
+        """Make sure a standby exists: wake a spare thread or start one."""
+        with self._lock:
+            if self._standby_up or self._finished:
+                return
+            self._standby_up = True
+            if self._spares:
+                self._want_standby = True
+                self._spare_cv.notify()
+                return
+        thread = threading.Thread(target=self._follow, name="degu-standby", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as e:
+            # No thread (a process limit): without a standby nothing runs
+            # inline, every request goes to the worker pool.
+            with self._lock:
+                self._standby_up = False
+            self._log.warning("could not start a standby thread: %r", e)
+
+    def _follow(self) -> None:
+        """A thread's life outside the leader: standby, leader, spare."""
+        while self._stand_by():
+            self._start_standby()
+            self._lead()
+            if not self._park():
+                return
+
+    def _stand_by(self) -> bool:
+        """Wait to lead; True once leading, False when the loop is done."""
+        lock = self._lock
+        cv = self._standby_cv
+        seen = -1
+        with lock:
+            while not self._finished:
+                if self._vacant:
+                    self._vacant = False
+                elif self._inline_since:
+                    since = self._inline_since
+                    if not self._in_app or monotonic() - since < INLINE_MAX:
+                        cv.wait(INLINE_TICK)
+                        continue
+                    # The leader is in an app: it no longer leads, and hands
+                    # its connection back when the app returns.
+                else:
+                    if self._stretches != seen:
+                        # Inline runs lately: keep looking every tick.
+                        seen = self._stretches
+                        cv.wait(INLINE_TICK)
+                    else:
+                        self._standby_sleeping = True
+                        cv.wait()
+                        self._standby_sleeping = False
+                    continue
+                self._leader = threading.get_ident()
+                self._inline_since = 0.0
+                self._in_app = False
+                self._standby_up = False
+                return True
+            self._standby_up = False
+            return False
+
+    def _park(self) -> bool:
+        """A spare: True when wanted as standby; False to exit."""
+        with self._lock:
+            self._spares += 1
+            try:
+                while not self._finished:
+                    if self._want_standby:
+                        self._want_standby = False
+                        return True
+                    if not self._spare_cv.wait(degu._pool.IDLE_EXIT):
+                        return False
+                return False
+            finally:
+                self._spares -= 1
+
+    def _finish(self) -> None:
+        """The last leader's duty: close what is left, release every thread."""
+        with self._lock:
+            self._finished = True
+            self._leader = 0
+            self._standby_cv.notify_all()
+            self._spare_cv.notify_all()
+            self._slot_cv.notify_all()
+        try:
             for conn in list(self._conns):
                 if conn not in self._busy:
                     self._close(conn, "server shutdown")
-            self._ep.close()
+            if self._ep is not None:
+                self._ep.close()
             self._wake_r.close()
             self._wake_w.close()
             self._pool.stop()
+        finally:
+            self._done.set()
 
     # -- one turn of the loop ------------------------------------------------
 
@@ -242,6 +434,9 @@ class ServerLoop:
                     self._arm(tag, entry[1])
         self._take_back()
         self._expire(monotonic())
+        # Last: after an inline run this thread may no longer lead.
+        if self._todo:
+            self._run_todo()
 
     def _wait_time(self) -> float | None:
         deadlines = []
@@ -256,6 +451,8 @@ class ServerLoop:
                 deadlines.append(next(iter(waiting)).since + limit)
         if self._accept_paused_until:
             deadlines.append(self._accept_paused_until)
+        if self._todo:
+            return 0.0  # requests left to run after a look at the others
         if not deadlines:
             return None
         return max(min(deadlines) - monotonic(), 0.0)
@@ -555,19 +752,122 @@ class ServerLoop:
 
     def _dispatch(self, conn: ServerConnection) -> None:
         # It stays registered in epoll, disarmed by the event that brought
-        # it here or, if it came otherwise, ignored when one comes.
+        # it here or, if it came otherwise, ignored when one comes.  It runs
+        # at the end of the loop's turn, after every event of the batch.
         self._leave(conn)
         self._busy.add(conn)
-        self._pool.submit(conn)
+        self._todo.append(conn)
+        self._window_count += 1
 
-    # -- on a worker ------------------------------------------------------------
+    def _run_todo(self) -> None:
+        """Run the ready requests: inline while a slot is free, else queue.
+
+        Returns early, leaving the rest of ``_todo`` for after a poll, once
+        apps have run for ``INLINE_MAX`` without one; or, without touching
+        loop state again, when the standby took the lead meanwhile.
+        """
+        me = threading.get_ident()
+        lock = self._lock
+        stopping = self._stopping
+        todo = self._todo
+        while True:
+            with lock:
+                since = self._inline_since
+                if not todo or (since and monotonic() - since >= INLINE_MAX):
+                    self._inline_since = 0.0
+                    return
+                conn = todo.popleft()
+                inline = (
+                    self._free > 0
+                    and self._standby_up
+                    and not (stopping() or self._abort)
+                )
+                if inline:
+                    self._free -= 1
+                    # Only now may the standby take the lead from us.
+                    self._in_app = True
+                    if not since:
+                        self._inline_since = monotonic()
+                        self._stretches += 1
+                        if self._standby_sleeping:
+                            self._standby_cv.notify()
+            if not inline:
+                self._pool.submit(conn)
+                continue
+            verdict = Verdict.CLOSE
+            try:
+                verdict = self._serve(conn)
+            finally:
+                with lock:
+                    self._free += 1
+                    if self._slot_waiters:
+                        self._slot_cv.notify()
+                    leading = self._leader == me
+                    if leading:
+                        self._in_app = False
+                if not leading:
+                    # The standby leads now: back like a worker's.
+                    self.give_back(conn, verdict)
+            if not leading:
+                return
+            self._busy.discard(conn)
+            self._settle(conn, verdict)
+
+    # -- running requests -----------------------------------------------------
 
     def _crowded(self) -> bool:
+        """Whether serve_turn must not wait for this client's next request."""
         # Connections queued for a worker, on one, or handed back count.
-        return len(self._busy) > HOT_BUSY_MAX
+        if len(self._busy) > HOT_BUSY_MAX:
+            return True
+        me = threading.get_ident()
+        if self._leader != me:
+            return False  # a worker: it holds no loop
+        with self._lock:
+            if self._leader != me:
+                return False  # lost the lead just now
+            if not self._standby_up or self._many_clients():
+                return True
+            # Hot-waiting here would leave the server without a poller:
+            # the standby leads from now on; this thread is a worker.
+            self._leader = 0
+            self._vacant = True
+            self._standby_cv.notify()
+        return False
+
+    def _many_clients(self) -> bool:
+        # More than HOT_BUSY_MAX dispatches in this HOT_WAIT window and the
+        # last: a hot wait would starve the others (docs/explanation/connections.rst).
+        now = monotonic()
+        if now - self._window_start >= HOT_WAIT:
+            recent = now - self._window_start < 2 * HOT_WAIT
+            self._window_prev = self._window_count if recent else 0
+            self._window_count = 0
+            self._window_start = now
+        return self._window_prev + self._window_count > HOT_BUSY_MAX
 
     def work(self, conn: ServerConnection) -> None:
         """Run *conn*'s turn on a worker thread, then hand it back."""
+        verdict = Verdict.CLOSE
+        try:
+            with self._lock:
+                while self._free <= 0 and not self._finished:
+                    self._slot_waiters += 1
+                    self._slot_cv.wait()
+                    self._slot_waiters -= 1
+                self._free -= 1
+            try:
+                verdict = self._serve(conn)
+            finally:
+                with self._lock:
+                    self._free += 1
+                    if self._slot_waiters:
+                        self._slot_cv.notify()
+        finally:
+            self.give_back(conn, verdict)
+
+    def _serve(self, conn: ServerConnection) -> int:
+        """Run *conn*'s turn (any thread); return where it goes next."""
         session = conn.session
         log = self._log
         verdict = Verdict.CLOSE
@@ -579,7 +879,7 @@ class ServerLoop:
                 if on_connect(session, conn.sock) is not True:
                     log.warning("rejected by app.on_connect(): %s", session)
                     session._close("rejected by on_connect")
-                    return
+                    return Verdict.CLOSE
             verdict = serve_turn(conn, self._rules)
         except RequestRefused as e:
             log.warning("%s: refused request: %s", session, e)
@@ -594,21 +894,24 @@ class ServerLoop:
             log.exception("%s: error serving connection", session)
             session._close(f"{type(e).__name__}: {e}")
             verdict = Verdict.LINGER
-        finally:
-            self.give_back(conn, verdict)
+        return verdict
 
     def _take_back(self) -> None:
         returned = self._returned
         while returned:
             conn, verdict = returned.popleft()
             self._busy.discard(conn)
-            if verdict == Verdict.LINGER:
-                self._linger(conn)
-            elif verdict == Verdict.CLOSE or self._rules.stopping():
-                stopping = self._rules.stopping()
-                self._close(conn, "server shutdown" if stopping else "closed")
-            else:
-                self._wait_request(conn, verdict)
+            self._settle(conn, verdict)
+
+    def _settle(self, conn: ServerConnection, verdict: int) -> None:
+        """Take *conn* back from a request's turn, as *verdict* says."""
+        if verdict == Verdict.LINGER:
+            self._linger(conn)
+        elif verdict == Verdict.CLOSE or self._rules.stopping():
+            stopping = self._rules.stopping()
+            self._close(conn, "server shutdown" if stopping else "closed")
+        else:
+            self._wait_request(conn, verdict)
 
     def _log_unanswered(self, address: Any, status: int | None) -> None:
         """An access line for what no app answered (docs/reference/server.rst).
