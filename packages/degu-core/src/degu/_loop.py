@@ -205,13 +205,15 @@ class ServerLoop:
         self._in_app = False
         #: Stretches of inline runs begun (the standby sleeps when it stalls).
         self._stretches = 0
-        #: A standby thread exists (else nothing runs inline).
-        self._standby_up = False
-        #: The standby sleeps without a timeout (notify it when inlining).
-        self._standby_sleeping = False
-        #: Parked threads, and whether one is wanted as the next standby.
+        #: Standby threads (one, or two for a moment; none: nothing inline).
+        self._standbys = 0
+        #: Standbys to retire (the home thread stood by in their place).
+        self._retire = 0
+        #: Standbys sleeping without a timeout (notify them when inlining).
+        self._standby_sleeping = 0
+        #: Parked threads, and how many are wanted as the next standby.
         self._spares = 0
-        self._want_standby = False
+        self._want_standby = 0
         #: Free app slots (max_connections minus the requests running).
         self._free = workers
         self._slot_waiters = 0
@@ -270,7 +272,13 @@ class ServerLoop:
             self._finish()
             raise
         try:
-            self._lead()
+            # Back from an app after losing the lead, this thread stands by
+            # in place of a thread started for that: at rest the server has
+            # the same threads as at start (the leader and one standby).
+            while self._lead():
+                if not self._stand_by(home=True):
+                    break
+                self._start_standby()
         except BaseException:
             # Raised by an app this thread ran after losing the lead: stop
             # the loop, wherever it runs now, before passing it on.
@@ -285,14 +293,14 @@ class ServerLoop:
 
     # -- leadership ---------------------------------------------------------
 
-    def _lead(self) -> None:
-        """Run the loop while this thread leads; drain and finish if last."""
+    def _lead(self) -> bool:
+        """Run the loop while this thread leads: False once it finished it."""
         me = threading.get_ident()
         try:
             while not self._stopping() and not self._abort:
                 self._step(self._wait_time())
                 if self._leader != me:
-                    return  # the standby took over during an inline run
+                    return True  # the standby leads now
             # Nothing runs inline while stopping: the drain keeps its leader.
             self._drain(self._shutdown_timeout())
         except BaseException as e:
@@ -301,15 +309,16 @@ class ServerLoop:
                     raise  # from an app we ran inline, after losing the lead
             self._error = e
         self._finish()
+        return False
 
     def _start_standby(self) -> None:
         """Make sure a standby exists: wake a spare thread or start one."""
         with self._lock:
-            if self._standby_up or self._finished:
+            if self._standbys or self._finished:
                 return
-            self._standby_up = True
+            self._standbys += 1
             if self._spares:
-                self._want_standby = True
+                self._want_standby += 1
                 self._spare_cv.notify()
                 return
         thread = threading.Thread(target=self._follow, name="degu-standby", daemon=True)
@@ -319,24 +328,40 @@ class ServerLoop:
             # No thread (a process limit): without a standby nothing runs
             # inline, every request goes to the worker pool.
             with self._lock:
-                self._standby_up = False
+                self._standbys -= 1
             self._log.warning("could not start a standby thread: %r", e)
 
     def _follow(self) -> None:
-        """A thread's life outside the leader: standby, leader, spare."""
-        while self._stand_by():
+        """A thread's life besides the home thread: standby, leader, spare."""
+        # Counted as a standby by _start_standby() before it got here.
+        while self._stand_by(home=False):
             self._start_standby()
-            self._lead()
+            if not self._lead():
+                return  # it finished the loop
+            # Back from an app after losing the lead: a spare, until wanted.
             if not self._park():
                 return
 
-    def _stand_by(self) -> bool:
-        """Wait to lead; True once leading, False when the loop is done."""
+    def _stand_by(self, home: bool) -> bool:
+        """Wait to lead: True once leading; False to retire or when done.
+
+        The *home* thread (the one in ``run()``) joins as a standby and
+        retires another one; it never retires itself.
+        """
         lock = self._lock
         cv = self._standby_cv
         seen = -1
         with lock:
+            if home:
+                self._standbys += 1
+                if self._standbys > 1:
+                    self._retire += 1
+                    cv.notify_all()
             while not self._finished:
+                if self._retire and not home and self._standbys > 1:
+                    self._retire -= 1
+                    self._standbys -= 1
+                    return False
                 if self._vacant:
                     self._vacant = False
                 elif self._inline_since:
@@ -352,16 +377,18 @@ class ServerLoop:
                         seen = self._stretches
                         cv.wait(INLINE_TICK)
                     else:
-                        self._standby_sleeping = True
+                        self._standby_sleeping += 1
                         cv.wait()
-                        self._standby_sleeping = False
+                        self._standby_sleeping -= 1
                     continue
                 self._leader = threading.get_ident()
                 self._inline_since = 0.0
                 self._in_app = False
-                self._standby_up = False
+                self._standbys -= 1
+                if self._standbys <= 1:
+                    self._retire = 0  # no other standby left to retire
                 return True
-            self._standby_up = False
+            self._standbys -= 1
             return False
 
     def _park(self) -> bool:
@@ -371,7 +398,7 @@ class ServerLoop:
             try:
                 while not self._finished:
                     if self._want_standby:
-                        self._want_standby = False
+                        self._want_standby -= 1
                         return True
                     if not self._spare_cv.wait(degu._pool.IDLE_EXIT):
                         return False
@@ -779,7 +806,7 @@ class ServerLoop:
                 conn = todo.popleft()
                 inline = (
                     self._free > 0
-                    and self._standby_up
+                    and self._standbys
                     and not (stopping() or self._abort)
                 )
                 if inline:
@@ -790,7 +817,7 @@ class ServerLoop:
                         self._inline_since = monotonic()
                         self._stretches += 1
                         if self._standby_sleeping:
-                            self._standby_cv.notify()
+                            self._standby_cv.notify_all()
             if not inline:
                 self._pool.submit(conn)
                 continue
@@ -826,7 +853,7 @@ class ServerLoop:
         with self._lock:
             if self._leader != me:
                 return False  # lost the lead just now
-            if not self._standby_up or self._many_clients():
+            if not self._standbys or self._many_clients():
                 return True
             # Hot-waiting here would leave the server without a poller:
             # the standby leads from now on; this thread is a worker.
