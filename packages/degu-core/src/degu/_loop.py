@@ -784,6 +784,12 @@ class ServerLoop:
         self._leave(conn)
         self._busy.add(conn)
         self._todo.append(conn)
+        now = monotonic()
+        if now - self._window_start >= HOT_WAIT:
+            recent = now - self._window_start < 2 * HOT_WAIT
+            self._window_prev = self._window_count if recent else 0
+            self._window_count = 0
+            self._window_start = now
         self._window_count += 1
 
     def _run_todo(self) -> None:
@@ -843,9 +849,18 @@ class ServerLoop:
     # -- running requests -----------------------------------------------------
 
     def _crowded(self) -> bool:
-        """Whether serve_turn must not wait for this client's next request."""
-        # Connections queued for a worker, on one, or handed back count.
-        if len(self._busy) > HOT_BUSY_MAX:
+        """Whether serve_turn must not wait for its client's next request.
+
+        Under load a thread hot-waiting on its connection would contend for
+        the GIL with the leader and starve other clients: so not while more
+        than ``HOT_BUSY_MAX`` connections are busy, or were dispatched in
+        this ``HOT_WAIT`` window and the last (read without the lock: a
+        stale count only errs one way or the other for one request).
+        """
+        if (
+            len(self._busy) > HOT_BUSY_MAX
+            or self._window_prev + self._window_count > HOT_BUSY_MAX
+        ):
             return True
         me = threading.get_ident()
         if self._leader != me:
@@ -853,7 +868,7 @@ class ServerLoop:
         with self._lock:
             if self._leader != me:
                 return False  # lost the lead just now
-            if not self._standbys or self._many_clients():
+            if not self._standbys:
                 return True
             # Hot-waiting here would leave the server without a poller:
             # the standby leads from now on; this thread is a worker.
@@ -861,17 +876,6 @@ class ServerLoop:
             self._vacant = True
             self._standby_cv.notify()
         return False
-
-    def _many_clients(self) -> bool:
-        # More than HOT_BUSY_MAX dispatches in this HOT_WAIT window and the
-        # last: a hot wait would starve the others (docs/explanation/connections.rst).
-        now = monotonic()
-        if now - self._window_start >= HOT_WAIT:
-            recent = now - self._window_start < 2 * HOT_WAIT
-            self._window_prev = self._window_count if recent else 0
-            self._window_count = 0
-            self._window_start = now
-        return self._window_prev + self._window_count > HOT_BUSY_MAX
 
     def work(self, conn: ServerConnection) -> None:
         """Run *conn*'s turn on a worker thread, then hand it back."""
