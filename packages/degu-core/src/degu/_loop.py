@@ -201,8 +201,10 @@ class ServerLoop:
         self._vacant = False
         #: When the leader started running apps without polling (0: polling).
         self._inline_since = 0.0
-        #: The leader is in an app (the only time the standby may take over).
-        self._in_app = False
+        #: Holds one item while the leader runs an app inline, the only time
+        #: the standby may take the lead: whichever of the two pops it (an
+        #: atomic step) decides whether the leader still leads afterwards.
+        self._in_app: deque[bool] = deque()
         #: Stretches of inline runs begun (the standby sleeps when it stalls).
         self._stretches = 0
         #: Standby threads (one, or two for a moment; none: nothing inline).
@@ -366,7 +368,7 @@ class ServerLoop:
                     self._vacant = False
                 elif self._inline_since:
                     since = self._inline_since
-                    if not self._in_app or monotonic() - since < INLINE_MAX:
+                    if monotonic() - since < INLINE_MAX or not self._take_app():
                         cv.wait(INLINE_TICK)
                         continue
                     # The leader is in an app: it no longer leads, and hands
@@ -383,7 +385,6 @@ class ServerLoop:
                     continue
                 self._leader = threading.get_ident()
                 self._inline_since = 0.0
-                self._in_app = False
                 self._standbys -= 1
                 if self._standbys <= 1:
                     self._retire = 0  # no other standby left to retire
@@ -792,59 +793,73 @@ class ServerLoop:
             self._window_start = now
         self._window_count += 1
 
+    def _take_app(self) -> bool:
+        """Claim the leader's app run: True if it was in one (it no longer
+        leads once it returns), False if it had already left it."""
+        try:
+            self._in_app.pop()
+        except IndexError:
+            return False
+        return True
+
     def _run_todo(self) -> None:
         """Run the ready requests: inline while a slot is free, else queue.
 
         Returns early, leaving the rest of ``_todo`` for after a poll, once
         apps have run for ``INLINE_MAX`` without one; or, without touching
-        loop state again, when the standby took the lead meanwhile.
+        loop state again, when the standby took the lead meanwhile.  The
+        leader holds one app slot from its first inline run to its return.
         """
-        me = threading.get_ident()
         lock = self._lock
-        stopping = self._stopping
         todo = self._todo
-        while True:
-            with lock:
-                since = self._inline_since
-                if not todo or (since and monotonic() - since >= INLINE_MAX):
-                    self._inline_since = 0.0
-                    return
-                conn = todo.popleft()
-                inline = (
-                    self._free > 0
-                    and self._standbys
-                    and not (stopping() or self._abort)
-                )
-                if inline:
-                    self._free -= 1
-                    # Only now may the standby take the lead from us.
-                    self._in_app = True
-                    if not since:
-                        self._inline_since = monotonic()
+        in_app = self._in_app
+        since = 0.0
+        while todo:
+            if since:
+                if monotonic() - since >= INLINE_MAX:
+                    break  # look at the others first (wait time 0)
+            else:
+                with lock:
+                    if (
+                        self._free > 0
+                        and self._standbys
+                        and not (self._stopping() or self._abort)
+                    ):
+                        self._free -= 1
+                        since = self._inline_since = monotonic()
                         self._stretches += 1
                         if self._standby_sleeping:
                             self._standby_cv.notify_all()
-            if not inline:
-                self._pool.submit(conn)
-                continue
+                if not since:
+                    self._pool.submit(todo.popleft())
+                    continue
+            conn = todo.popleft()
+            in_app.append(True)
             verdict = Verdict.CLOSE
             try:
                 verdict = self._serve(conn)
             finally:
-                with lock:
-                    self._free += 1
-                    if self._slot_waiters:
-                        self._slot_cv.notify()
-                    leading = self._leader == me
-                    if leading:
-                        self._in_app = False
-                if not leading:
-                    # The standby leads now: back like a worker's.
+                try:
+                    in_app.pop()
+                except IndexError:
+                    # The standby leads now: back like a worker's, without
+                    # touching loop state.
+                    with lock:
+                        self._free += 1
+                        if self._slot_waiters:
+                            self._slot_cv.notify()
                     self.give_back(conn, verdict)
-            if not leading:
+                    since = 0.0
+            if not since:
                 return
             self._busy.discard(conn)
             self._settle(conn, verdict)
+        if since:
+            with lock:
+                self._free += 1
+                if self._slot_waiters:
+                    self._slot_cv.notify()
+                self._inline_since = 0.0
 
     # -- running requests -----------------------------------------------------
 
@@ -866,10 +881,10 @@ class ServerLoop:
         if self._leader != me:
             return False  # a worker: it holds no loop
         with self._lock:
-            if self._leader != me:
-                return False  # lost the lead just now
             if not self._standbys:
                 return True
+            if not self._take_app():
+                return False  # lost the lead just now: a worker
             # Hot-waiting here would leave the server without a poller:
             # the standby leads from now on; this thread is a worker.
             self._leader = 0
