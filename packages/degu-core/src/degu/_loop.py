@@ -207,15 +207,14 @@ class ServerLoop:
         self._in_app: deque[bool] = deque()
         #: Stretches of inline runs begun (the standby sleeps when it stalls).
         self._stretches = 0
-        #: Standby threads (one, or two for a moment; none: nothing inline).
-        self._standbys = 0
-        #: Standbys to retire (the home thread stood by in their place).
-        self._retire = 0
-        #: Standbys sleeping without a timeout (notify them when inlining).
+        #: The thread in run(): the standby, which never runs an app.
+        self._home = 0
+        #: No thread could be started to lead: the standby leads, unwatched.
+        self._orphaned = False
+        #: The standby sleeps without a timeout (notify it when inlining).
         self._standby_sleeping = 0
-        #: Parked threads, and how many are wanted as the next standby.
+        #: Parked threads, waiting for a vacant leadership.
         self._spares = 0
-        self._want_standby = 0
         #: Free app slots (max_connections minus the requests running).
         self._free = workers
         self._slot_waiters = 0
@@ -257,36 +256,30 @@ class ServerLoop:
     ) -> None:
         """Serve until *stopping()*, then drain (see ``Server.shutdown``).
 
-        The calling thread leads first; once it has given the leadership up
-        it waits here until whichever thread leads last has drained.
+        The calling thread is the standby: it never runs an app, so it
+        returns once the last leader has drained, whatever apps still do.
         """
         import select
 
         self._stopping = stopping
         self._shutdown_timeout = shutdown_timeout
+        self._home = threading.get_ident()
         self._ep = select.epoll()
-        self._leader = threading.get_ident()
         try:
             self._watch(self._lsock.fileno(), _READ, _ACCEPT)
             self._watch(self._wake_r.fileno(), _READ, _WAKE)
-            self._start_standby()
         except BaseException:
             self._finish()
             raise
+        self._vacant = True
         try:
-            # Back from an app after losing the lead, this thread stands by
-            # in place of a thread started for that: at rest the server has
-            # the same threads as at start (the leader and one standby).
-            while self._lead():
-                if not self._stand_by(home=True):
-                    break
-                self._start_standby()
+            self._appoint()
+            self._stand_by()
         except BaseException:
-            # Raised by an app this thread ran after losing the lead: stop
-            # the loop, wherever it runs now, before passing it on.
+            # KeyboardInterrupt, say: the leader closes up without a drain.
             self._abort = True
             self.wake()
-            self._done.wait()
+            self._done.wait(SHUTDOWN_FORCE_GRACE)
             raise
         self._done.wait()
         if self._error is not None:
@@ -302,110 +295,110 @@ class ServerLoop:
             while not self._stopping() and not self._abort:
                 self._step(self._wait_time())
                 if self._leader != me:
-                    return True  # the standby leads now
+                    return True  # it left the lead in an app
             # Nothing runs inline while stopping: the drain keeps its leader.
-            self._drain(self._shutdown_timeout())
+            if not self._abort:
+                self._drain(self._shutdown_timeout())
         except BaseException as e:
             with self._lock:
                 if self._leader != me:
-                    raise  # from an app we ran inline, after losing the lead
+                    raise  # from an app it ran inline, after leaving the lead
             self._error = e
         self._finish()
         return False
 
-    def _start_standby(self) -> None:
-        """Make sure a standby exists: wake a spare thread or start one."""
+    def _appoint(self) -> None:
+        """Get the vacant leadership taken: by a spare, or a new thread."""
         with self._lock:
-            if self._standbys or self._finished:
-                return
-            self._standbys += 1
             if self._spares:
-                self._want_standby += 1
                 self._spare_cv.notify()
                 return
-        thread = threading.Thread(target=self._follow, name="degu-standby", daemon=True)
+        thread = threading.Thread(target=self._follow, name="degu-leader", daemon=True)
         try:
             thread.start()
         except RuntimeError as e:
-            # No thread (a process limit): without a standby nothing runs
-            # inline, every request goes to the worker pool.
+            # No thread (a process limit): the standby leads, and runs
+            # nothing inline since nobody would watch it.
+            self._log.warning("could not start a leader thread: %r", e)
             with self._lock:
-                self._standbys -= 1
-            self._log.warning("could not start a standby thread: %r", e)
+                self._orphaned = True
+                self._standby_cv.notify()
+
+    def _take_lead(self) -> bool:
+        """Take the vacant leadership (under ``_lock``)."""
+        if not self._vacant:
+            return False
+        self._vacant = False
+        self._leader = threading.get_ident()
+        self._inline_since = 0.0
+        return True
 
     def _follow(self) -> None:
-        """A thread's life besides the home thread: standby, leader, spare."""
-        # Counted as a standby by _start_standby() before it got here.
-        while self._stand_by(home=False):
-            self._start_standby()
+        """A thread other than the standby: leader, then worker, then spare."""
+        while self._park():
             if not self._lead():
                 return  # it finished the loop
-            # Back from an app after losing the lead: a spare, until wanted.
-            if not self._park():
-                return
 
-    def _stand_by(self, home: bool) -> bool:
-        """Wait to lead: True once leading; False to retire or when done.
+    def _park(self) -> bool:
+        """Wait as a spare: True once leading; False to exit."""
+        with self._lock:
+            while not self._finished:
+                if self._take_lead():
+                    return True
+                self._spares += 1
+                try:
+                    woken = self._spare_cv.wait(degu._pool.IDLE_EXIT)
+                finally:
+                    self._spares -= 1
+                if not woken and not self._vacant:
+                    return False
+            return False
 
-        The *home* thread (the one in ``run()``) joins as a standby and
-        retires another one; it never retires itself.
+    def _stand_by(self) -> None:
+        """The standby (the thread in ``run()``): watch the leader's apps.
+
+        Looks every ``INLINE_TICK`` while the leader runs apps, never
+        otherwise; once the leader has not polled for ``INLINE_MAX`` and is
+        in an app, its leadership is vacated for a spare thread.
         """
         lock = self._lock
         cv = self._standby_cv
         seen = -1
         with lock:
-            if home:
-                self._standbys += 1
-                if self._standbys > 1:
-                    self._retire += 1
-                    cv.notify_all()
             while not self._finished:
-                if self._retire and not home and self._standbys > 1:
-                    self._retire -= 1
-                    self._standbys -= 1
-                    return False
-                if self._vacant:
-                    self._vacant = False
-                elif self._inline_since:
-                    since = self._inline_since
-                    if monotonic() - since < INLINE_MAX or not self._take_app():
+                if self._orphaned:
+                    if not self._take_lead():
                         cv.wait(INLINE_TICK)
                         continue
-                    # The leader is in an app: it no longer leads, and hands
-                    # its connection back when the app returns.
-                else:
-                    if self._stretches != seen:
-                        # Inline runs lately: keep looking every tick.
-                        seen = self._stretches
-                        cv.wait(INLINE_TICK)
+                    lock.release()
+                    try:
+                        self._lead()  # with nothing inline: see _run_todo
+                    finally:
+                        lock.acquire()
+                    return
+                since = self._inline_since
+                if since:
+                    if monotonic() - since >= INLINE_MAX and self._take_app():
+                        # The leader is in an app: it leads no more, and
+                        # hands its connection back when the app returns.
+                        self._leader = 0
+                        self._inline_since = 0.0
+                        self._vacant = True
+                        lock.release()
+                        try:
+                            self._appoint()
+                        finally:
+                            lock.acquire()
                     else:
-                        self._standby_sleeping += 1
-                        cv.wait()
-                        self._standby_sleeping -= 1
-                    continue
-                self._leader = threading.get_ident()
-                self._inline_since = 0.0
-                self._standbys -= 1
-                if self._standbys <= 1:
-                    self._retire = 0  # no other standby left to retire
-                return True
-            self._standbys -= 1
-            return False
-
-    def _park(self) -> bool:
-        """A spare: True when wanted as standby; False to exit."""
-        with self._lock:
-            self._spares += 1
-            try:
-                while not self._finished:
-                    if self._want_standby:
-                        self._want_standby -= 1
-                        return True
-                    if not self._spare_cv.wait(degu._pool.IDLE_EXIT):
-                        return False
-                return False
-            finally:
-                self._spares -= 1
+                        cv.wait(INLINE_TICK)
+                elif self._stretches != seen:
+                    # Inline runs lately: keep looking every tick.
+                    seen = self._stretches
+                    cv.wait(INLINE_TICK)
+                else:
+                    self._standby_sleeping += 1
+                    cv.wait()
+                    self._standby_sleeping -= 1
 
     def _finish(self) -> None:
         """The last leader's duty: close what is left, release every thread."""
@@ -822,7 +815,7 @@ class ServerLoop:
                 with lock:
                     if (
                         self._free > 0
-                        and self._standbys
+                        and not self._orphaned
                         and not (self._stopping() or self._abort)
                     ):
                         self._free -= 1
@@ -881,15 +874,14 @@ class ServerLoop:
         if self._leader != me:
             return False  # a worker: it holds no loop
         with self._lock:
-            if not self._standbys:
-                return True
             if not self._take_app():
                 return False  # lost the lead just now: a worker
             # Hot-waiting here would leave the server without a poller:
-            # the standby leads from now on; this thread is a worker.
+            # another thread leads from now on; this one is a worker.
             self._leader = 0
+            self._inline_since = 0.0
             self._vacant = True
-            self._standby_cv.notify()
+        self._appoint()
         return False
 
     def work(self, conn: ServerConnection) -> None:
