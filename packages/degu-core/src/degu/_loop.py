@@ -528,13 +528,17 @@ class ServerLoop:
         assert self._ep is not None
         fd = conn.sock.fileno()
         flags = events | _ONESHOT
-        if fd in self._watched:
+        entry = self._watched.get(fd)
+        if entry is not None:
             try:
                 self._ep.modify(fd, flags)
             except FileNotFoundError:
                 # Closed behind our back (an app's on_connect may close its
                 # socket) and the descriptor reused: the kernel forgot it.
                 self._ep.register(fd, flags)
+            if entry[0] is conn and entry[1] == events:
+                conn.armed = True
+                return
         else:
             self._ep.register(fd, flags)
         self._watched[fd] = (conn, events)
