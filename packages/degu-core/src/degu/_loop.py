@@ -817,8 +817,9 @@ class ServerLoop:
                     break  # look at the others first (wait time 0)
             else:
                 with lock:
+                    # Requests queued for a slot before go first.
                     if (
-                        self._free > 0
+                        self._free > self._slot_waiters
                         and not self._orphaned
                         and not (self._stopping() or self._abort)
                     ):
@@ -897,6 +898,8 @@ class ServerLoop:
                     self._slot_waiters += 1
                     self._slot_cv.wait()
                     self._slot_waiters -= 1
+                if self._finished:
+                    return  # the loop gave up on it: give_back() closes it
                 self._free -= 1
             try:
                 verdict = self._serve(conn)
