@@ -80,7 +80,7 @@ def test_a_blocking_app_does_not_hold_up_other_clients(live_server: Any) -> None
             blocked.sendall(GET % b"block")
             assert gate.started.acquire(timeout=5)
             # The first request runs on the thread that polled: the standby
-            # has taken the lead, so these are served while it blocks.
+            # has taken the leadership, so these are served while it blocks.
             for _ in range(3):
                 assert answered_within(live.address) < PROMPTLY
         finally:

@@ -9,22 +9,27 @@ connection costs a descriptor and a few hundred bytes, never a thread.
 A connection is run only once a whole preamble, and a body that fits the
 buffer, has arrived (``degu._serving.advance``).  The leader runs it itself
 ("inline"): a fast app then costs no hand-over between threads, like an
-event loop.  So that a blocking app never leaves the server without a
-poller, a *standby* thread checks every ``INLINE_TICK`` while the leader
-runs apps; once the leader has not polled for ``INLINE_MAX`` it takes the
-leadership, and the old leader, when its app returns, hands its connection
-back (``give_back``) like a worker.  A leader that wants to wait for its
-client's next request (``HOT_WAIT``) hands the leadership to the standby
-first.  Requests go to the worker pool (``degu._pool``) instead when every
-one of the ``max_connections`` slots is taken, when there is no standby, and
-while shutting down (docs/explanation/connections.rst).
+event loop; after ``INLINE_MAX`` of inline runs it polls again first.  So
+that a blocking app never leaves the server without a poller, the thread in
+``run()`` (``serve_forever()``'s) is a *standby* that never runs an app: it
+looks every ``INLINE_TICK`` while the leader runs apps, and sleeps otherwise.
+Once the leader has not polled for ``INLINE_MAX`` and is in an app, the
+standby vacates the leadership for a spare thread (or a new one); the old
+leader, when its app returns, hands its connection back (``give_back``)
+like a worker and parks as a spare.  A leader about to wait for its client's
+next request (``HOT_WAIT``) vacates the leadership the same way first.
+Requests go to the worker pool (``degu._pool``) instead when every one of the
+``max_connections`` slots is taken (the leader holds one while it runs
+apps), and while shutting down (docs/explanation/connections.rst).
 
 Invariant: loop state (the epoll, ``_watched``, ``_conns``, ``_busy``, the
 waiting-state dicts, ``_todo``, the accept pause) is only touched by the
-thread named in ``_leader``.  ``_leader`` changes only under ``_lock``: the
-standby takes it (the leader being in an app), or the leader gives it up
-(before a hot wait, or at the end); a thread back from an app checks under
-``_lock`` whether it still leads before it touches loop state again.  Other
+thread named in ``_leader``.  ``_leader`` changes only under ``_lock``, in
+one of three steps: a spare takes a vacant leadership (``_take_lead``); the
+standby vacates it while the leader is in an app; the leader vacates it
+itself, from its app, before a hot wait.  Both vacating steps first claim the
+leader's app run (``_in_app``): the leader claims it too when its app
+returns, and only if it got it back does it touch loop state again.  Other
 threads reach the leader only through ``give_back()`` and ``wake()``.
 
 Every state has a deadline (docs/explanation/limits.rst):
@@ -90,9 +95,10 @@ ACCEPT_BATCH = 64
 ACCEPT_PAUSE = 0.5
 #: After shutdown's timeout, how long to wait for forcibly woken workers.
 SHUTDOWN_FORCE_GRACE = 2.0
-#: How long the leader may run apps without polling before the standby takes
-#: over (docs/explanation/connections.rst): the most a blocking app can delay
-#: the other connections and the accept queue, plus scheduling.
+#: How long the leader may run apps without polling: then it polls, or, stuck
+#: in an app, the standby has another thread lead (docs/explanation/
+#: connections.rst).  With INLINE_TICK and scheduling, the most a blocking app
+#: delays the other connections and the accept queue.
 INLINE_MAX = 0.002
 #: How often the standby looks, while the leader runs apps (never otherwise).
 INLINE_TICK = 0.001
@@ -197,13 +203,13 @@ class ServerLoop:
         self._slot_cv = threading.Condition(self._lock)
         #: threading.get_ident() of the leader; 0 while leadership is vacant.
         self._leader = 0
-        #: Leadership given up, for the standby to take.
+        #: Leadership given up, for a spare (or a new thread) to take.
         self._vacant = False
         #: When the leader started running apps without polling (0: polling).
         self._inline_since = 0.0
         #: Holds one item while the leader runs an app inline, the only time
-        #: the standby may take the lead: whichever of the two pops it (an
-        #: atomic step) decides whether the leader still leads afterwards.
+        #: its leadership may be vacated: whoever pops it (an atomic step)
+        #: decides whether the leader still leads afterwards.
         self._in_app: deque[bool] = deque()
         #: Stretches of inline runs begun (the standby sleeps when it stalls).
         self._stretches = 0
@@ -295,14 +301,14 @@ class ServerLoop:
             while not self._stopping() and not self._abort:
                 self._step(self._wait_time())
                 if self._leader != me:
-                    return True  # it left the lead in an app
+                    return True  # it left the leadership in an app
             # Nothing runs inline while stopping: the drain keeps its leader.
             if not self._abort:
                 self._drain(self._shutdown_timeout())
         except BaseException as e:
             with self._lock:
                 if self._leader != me:
-                    raise  # from an app it ran inline, after leaving the lead
+                    raise  # from an app it ran inline, after leaving the leadership
             self._error = e
         self._finish()
         return False
@@ -804,7 +810,7 @@ class ServerLoop:
 
         Returns early, leaving the rest of ``_todo`` for after a poll, once
         apps have run for ``INLINE_MAX`` without one; or, without touching
-        loop state again, when the standby took the lead meanwhile.  The
+        loop state again, when its leadership was vacated meanwhile.  The
         leader holds one app slot from its first inline run to its return.
         """
         lock = self._lock
@@ -840,8 +846,8 @@ class ServerLoop:
                 try:
                     in_app.pop()
                 except IndexError:
-                    # The standby leads now: back like a worker's, without
-                    # touching loop state.
+                    # Its leadership was vacated: back like a worker's,
+                    # without touching loop state.
                     with lock:
                         self._free += 1
                         if self._slot_waiters:
@@ -880,7 +886,7 @@ class ServerLoop:
             return False  # a worker: it holds no loop
         with self._lock:
             if not self._take_app():
-                return False  # lost the lead just now: a worker
+                return False  # lost the leadership just now: a worker
             # Hot-waiting here would leave the server without a poller:
             # another thread leads from now on; this one is a worker.
             self._leader = 0

@@ -129,7 +129,7 @@ class ServingRules:
         #: True once the server shuts down.
         self.stopping = stopping
         #: True under load (set by the loop, ``HOT_BUSY_MAX``): no thread
-        #: hot-waits.  A leader it lets hot-wait has handed the lead over.
+        #: hot-waits.  A leader it lets hot-wait has handed the leadership over.
         self.crowded: Callable[[], bool] = lambda: False
 
 
