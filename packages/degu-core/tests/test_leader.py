@@ -36,11 +36,14 @@ class Gate:
         self.lock = threading.Lock()
         self.running = 0
         self.most = 0
+        #: Names of the threads that ran requests.
+        self.threads: set[str] = set()
 
     def __call__(self, session: Session, request: Request, api: Any) -> Any:
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
         try:
             if request.path == ["block"]:
                 self.started.release()
@@ -367,3 +370,31 @@ def test_at_rest_the_server_keeps_a_leader_and_one_standby(
     while ours() != 2 and monotonic() < deadline:
         threading.Event().wait(0.05)
     assert ours() == 2
+
+
+def test_without_a_leader_thread_the_standby_leads_and_runs_nothing_itself(
+    live_server: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    """No thread to lead (a process limit): serve_forever()'s thread leads,
+    unwatched, so every request goes to a worker and none can block it."""
+    start = threading.Thread.start
+
+    def refuse_leaders(thread: threading.Thread) -> None:
+        if thread.name == "degu-leader":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_leaders)
+    gate = Gate()
+    live = live_server(("127.0.0.1", 0), gate, max_connections=4)
+    with socket.create_connection(live.address, timeout=10) as blocked:
+        try:
+            blocked.sendall(GET % b"block")
+            assert gate.started.acquire(timeout=5)
+            assert answered_within(live.address) < PROMPTLY
+        finally:
+            gate.open()
+        assert read_reply(blocked).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert not [t for t in threading.enumerate() if t.name == "degu-leader"]
+    assert gate.threads and all(n.startswith("degu-worker") for n in gate.threads)
+    assert "could not start a leader thread" in caplog.text
