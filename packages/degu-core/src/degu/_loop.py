@@ -213,8 +213,6 @@ class ServerLoop:
         self._in_app: deque[bool] = deque()
         #: Stretches of inline runs begun (the standby sleeps when it stalls).
         self._stretches = 0
-        #: The thread in run(): the standby, which never runs an app.
-        self._home = 0
         #: No thread could be started to lead: the standby leads, unwatched.
         self._orphaned = False
         #: The standby sleeps without a timeout (notify it when inlining).
@@ -269,7 +267,6 @@ class ServerLoop:
 
         self._stopping = stopping
         self._shutdown_timeout = shutdown_timeout
-        self._home = threading.get_ident()
         self._ep = select.epoll()
         try:
             self._watch(self._lsock.fileno(), _READ, _ACCEPT)
