@@ -118,9 +118,11 @@ def test_soak_threads_and_fds_return_to_baseline(
 
     # Idle workers leave after IDLE_EXIT: make that quick here.
     monkeypatch.setattr(degu._pool, "IDLE_EXIT", 0.2)
+    # At rest a server holds two threads: the one leading its I/O loop and
+    # a standby (docs/explanation/connections.rst); workers leave.
+    base_threads = threading.active_count() + 2
     live = live_server(("127.0.0.1", 0), app, max_requests=MAX_REQUESTS,
                        max_connections=THREADS * 2, timeout=10)  # fmt: skip
-    base_threads = threading.active_count()
     # One request first, so lazily created state exists (the I/O loop's
     # selector and wake-up pair); then back to idle, and the baseline.
     with Client(live.address).connect() as conn:
