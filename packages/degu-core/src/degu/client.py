@@ -39,6 +39,7 @@ from degu._limits import BODY_METHODS, DEFAULT_MIN_RATE, METHODS, SCRATCH_LEN
 from degu._parsing import (
     CHUNKED,
     OUT_NAME_CHARS,
+    parse_framed_response,
     parse_response,
     response_body_framing,
     wants_close,
@@ -205,15 +206,14 @@ class Connection:
             budget.moved = 0
             budget.waited = 0.0
             received = reader.recv_preamble(budget)
-            if received is None:
-                status, reason, rheaders = self._read_preamble(budget, None)
-            else:
-                status, reason, rheaders = parse_response(received)
-                if status < 200:
-                    status, reason, rheaders = self._read_preamble(
-                        budget, (status, reason, rheaders)
-                    )
-            n = response_body_framing(method, status, rheaders)
+            if received is not None:
+                # Parse and framing in one cache lookup: the usual response.
+                status, reason, rheaders, n = parse_framed_response(received, method)
+            if received is None or status < 200:
+                status, reason, rheaders = self._read_preamble(
+                    budget, None if received is None else (status, reason, rheaders)
+                )
+                n = response_body_framing(method, status, rheaders)
             rbody: Body | ChunkedBody | None
             if n is None:
                 rbody = None
