@@ -199,3 +199,25 @@ def test_Body_iteration_of_a_body_all_buffered_is_one_piece() -> None:
         r = conn.get("/", {})
         assert list(r.body) == [b"hi"]
         assert r.body.state == 2  # BODY_CONSUMED
+
+
+def test_Connection_base_headers_are_added_as_before(fake_socket: Any) -> None:
+    # Kept as a dict for a faster update(): same result, later pairs win.
+    sock = fake_socket(OK)
+    conn = Connection(sock, (("host", "a"), ("x-b", "1"), ("host", "c")))
+    headers = {"host": "mine", "x-a": "2"}
+    assert conn.get("/", headers).body.read() == b"hi"
+    assert headers == {"host": "c", "x-a": "2", "x-b": "1"}
+    assert conn.base_headers == (("host", "a"), ("x-b", "1"), ("host", "c"))
+
+
+def test_Connection_bad_base_headers_fail_each_request_as_update_does(
+    fake_socket: Any,
+) -> None:
+    with pytest.raises(ValueError) as expected:
+        {}.update((("host",),))  # type: ignore[arg-type]
+    conn = Connection(fake_socket(OK), (("host",),))
+    with pytest.raises(ValueError) as got:
+        conn.get("/", {})
+    assert str(got.value) == str(expected.value)
+    assert conn.closed
