@@ -4,9 +4,12 @@ Run: python bench/bench_concurrency.py   (bounded: about half a minute)
 
 Both servers answer every request with the same 12-byte body.  The baseline is
 uvicorn with httptools and uvloop (one process, one event loop); degu.server
-runs with its I/O loop holding idle connections and ``max_connections``
-worker threads, above the number of wrk connections.  At 128 connections
-the targets: p99 <= 1.5x uvicorn's, throughput >= 1.8x.
+runs with ``max_connections`` above the number of wrk connections, its I/O
+loop's leader running the requests (docs/explanation/connections.rst).  At 128
+connections the targets: p99 <= 1.5x uvicorn's, throughput >= 1.8x.  Beside
+them, the server's CPU time per request (user + system, from /proc), which
+other load on the machine disturbs less than throughput: as uvicorn's over
+degu's, so that higher is better there too.
 Each server runs in its own subprocess pinned to one CPU, wrk (``-t2
 --latency``) is pinned to another when there is one; runs are interleaved
 and medians reported, with the target and the spread (min-max of the
@@ -131,8 +134,19 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def run_wrk(wrk: str, port: int, conns: int) -> tuple[float, float, str]:
-    """Return (requests/s, p99 seconds, error summary) of one wrk run."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process *pid* (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    wrk: str, port: int, conns: int, pid: int | None = None
+) -> tuple[float, float, str, float]:
+    """Return (requests/s, p99 seconds, error summary, server CPU seconds per
+    request, or nan without *pid*) of one wrk run."""
+    before = cpu_seconds(pid) if pid is not None else 0.0
     out = subprocess.run(
         [wrk, "-t2", f"-c{conns}", f"-d{DURATION}", "--latency",
          f"http://127.0.0.1:{port}/"],
@@ -147,7 +161,11 @@ def run_wrk(wrk: str, port: int, conns: int) -> tuple[float, float, str]:
         errors.append(e.group(1))
     if e := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors.append(f"non-2xx {e.group(1)}")
-    return rate, p99, "; ".join(errors)
+    total = re.search(r"(\d+) requests in", out)
+    cpu = float("nan")
+    if pid is not None and total and int(total.group(1)):
+        cpu = (cpu_seconds(pid) - before) / int(total.group(1))
+    return rate, p99, "; ".join(errors), cpu
 
 
 def main() -> None:
@@ -166,26 +184,33 @@ def main() -> None:
         f"{ROUNDS} interleaved rounds, medians; degu max_connections={MAX_CONNECTIONS}"
     )
     procs = {name: start(code) for name, code in kinds.items()}
-    results: dict[tuple[str, int], list[tuple[float, float, str]]] = {}
+    results: dict[tuple[str, int], list[tuple[float, float, str, float]]] = {}
     try:
         for _ in range(ROUNDS):
             for conns in CONNECTIONS:
-                for name, (_, port) in procs.items():
+                for name, (proc, port) in procs.items():
                     results.setdefault((name, conns), []).append(
-                        run_wrk(wrk, port, conns)
+                        run_wrk(wrk, port, conns, proc.pid)
                     )
     finally:
         for proc, _ in procs.values():
             stop(proc)
-    print(f"{'server':8} {'conns':>5} {'req/s':>10} {'p99':>10}  vs uvicorn     target")
+    print(
+        f"{'server':8} {'conns':>5} {'req/s':>10} {'p99':>10} {'cpu/req':>8}"
+        "  vs uvicorn     target"
+    )
     for conns in CONNECTIONS:
         base = results.get(("uvicorn", conns))
         for name in procs:
             runs = results[(name, conns)]
             rate = statistics.median(r[0] for r in runs)
             p99 = statistics.median(r[1] for r in runs)
+            cpu = statistics.median(r[3] for r in runs)
             errors = "; ".join(sorted({r[2] for r in runs if r[2]}))
-            line = f"{name:8} {conns:5} {rate:10.0f} {p99 * 1000:8.2f}ms"
+            line = (
+                f"{name:8} {conns:5} {rate:10.0f} {p99 * 1000:8.2f}ms"
+                f" {cpu * 1e6:6.1f}us"
+            )
             if name != "uvicorn" and base:
                 # Ratios to the uvicorn run of the same round: median, min-max.
                 rates = [r[0] / b[0] for r, b in zip(runs, base, strict=True)]
@@ -195,8 +220,14 @@ def main() -> None:
                 line += (
                     f"  {rate_x:5.2f}x rate ({min(rates):.2f}-{max(rates):.2f})  "
                     f">= {rate_target}x {'ok' if rate_x >= rate_target else 'MISSED'}"
-                    f"\n{'':36}{p99_x:5.2f}x p99  ({min(p99s):.2f}-{max(p99s):.2f})  "
+                    f"\n{'':45}{p99_x:5.2f}x p99  ({min(p99s):.2f}-{max(p99s):.2f})  "
                     f"<= {p99_target}x {'ok' if p99_x <= p99_target else 'MISSED'}"
+                )
+                # uvicorn's CPU per request over degu's: > 1 means cheaper.
+                cpus = [b[3] / r[3] for r, b in zip(runs, base, strict=True)]
+                line += (
+                    f"\n{'':45}{statistics.median(cpus):5.2f}x cpu  "
+                    f"({min(cpus):.2f}-{max(cpus):.2f})  (uvicorn's per request / ours)"
                 )
             if errors:
                 line += f"  errors: {errors}"

@@ -331,43 +331,65 @@ def judged(ratio: float, target: float) -> str:
 
 
 def stream_table() -> list[str]:
+    from degu.base import BodyIter
     from degu.client import Client
 
     rows = []
     raw, raw_addr = start("stream", socket.AF_INET)
     deg, deg_addr = start("degu", socket.AF_INET)
-    results: dict[str, list[float]] = {
-        k: [] for k in ("raw up", "raw down", "degu up", "degu down")
-    }
+    kinds = ("raw up", "raw down", "degu up", "degu down")
+    results: dict[str, list[float]] = {k: [] for k in kinds}
+    # CPU milliseconds per transfer: this process (the client) and the server
+    # process, each on its own clock; rates move with the neighbours, these
+    # much less.
+    client_cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    server_cpu: dict[str, list[float]] = {k: [] for k in kinds}
+
+    def timed(kind: str, pid: int, transfer: Callable[[], None]) -> None:
+        clock = _cpu_clock(pid)
+        s0, c0 = time.clock_gettime(clock), time.process_time()
+        t0 = time.perf_counter()
+        transfer()
+        t1 = time.perf_counter()
+        c1, s1 = time.process_time(), time.clock_gettime(clock)
+        results[kind].append(BIG / (t1 - t0))
+        client_cpu[kind].append((c1 - c0) * 1e3)
+        server_cpu[kind].append((s1 - s0) * 1e3)
+
+    piece = b"u" * (1024 * 1024)
+    buf = memoryview(bytearray(1024 * 1024))
     try:
-        piece = b"u" * (1024 * 1024)
         for _ in range(STREAM_ROUNDS):
             with connect(raw_addr) as sock:
-                t0 = time.perf_counter()
-                sock.sendall(b"u")
-                for _ in range(BIG // len(piece)):
-                    sock.sendall(piece)
-                sock.recv(1)
-                results["raw up"].append(BIG / (time.perf_counter() - t0))
-            with connect(raw_addr) as sock:
-                buf = memoryview(bytearray(1024 * 1024))
-                t0 = time.perf_counter()
-                sock.sendall(b"d")
-                left = BIG
-                while left:
-                    left -= sock.recv_into(buf)
-                results["raw down"].append(BIG / (time.perf_counter() - t0))
-            from degu.base import BodyIter
 
+                def raw_up() -> None:
+                    sock.sendall(b"u")
+                    for _ in range(BIG // len(piece)):
+                        sock.sendall(piece)
+                    sock.recv(1)
+
+                timed("raw up", raw.pid, raw_up)
+            with connect(raw_addr) as sock:
+
+                def raw_down() -> None:
+                    sock.sendall(b"d")
+                    left = BIG
+                    while left:
+                        left -= sock.recv_into(buf)
+
+                timed("raw down", raw.pid, raw_down)
             with Client(deg_addr).connect() as conn:
-                t0 = time.perf_counter()
-                conn.put("/big", {}, BodyIter([piece] * (BIG // len(piece)), BIG))
-                results["degu up"].append(BIG / (time.perf_counter() - t0))
-                t0 = time.perf_counter()
-                r = conn.get("/big", {})
-                for _ in r.body:
-                    pass
-                results["degu down"].append(BIG / (time.perf_counter() - t0))
+
+                def degu_up() -> None:
+                    body = BodyIter([piece] * (BIG // len(piece)), BIG)
+                    conn.put("/big", {}, body)
+
+                def degu_down() -> None:
+                    for _ in conn.get("/big", {}).body:
+                        pass
+
+                timed("degu up", deg.pid, degu_up)
+                timed("degu down", deg.pid, degu_down)
     finally:
         stop(raw)
         stop(deg)
@@ -383,6 +405,13 @@ def stream_table() -> list[str]:
             f"degu {ours / 2**20:8.0f} MiB/s {statistics.median(ratios):7.1%} "
             f"{spread(ratios)}  {judged(statistics.median(ratios), STREAM_TARGET)}"
         )
+    for way in ("up", "down"):
+        cpu = [
+            f"{side} raw {statistics.median(table[f'raw {way}']):5.2f} ms, "
+            f"degu {statistics.median(table[f'degu {way}']):5.2f} ms"
+            for side, table in (("client", client_cpu), ("server", server_cpu))
+        ]
+        rows.append(f"64 MiB {way:5} CPU/transfer  {';  '.join(cpu)}")
     return rows
 
 

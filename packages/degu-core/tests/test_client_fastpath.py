@@ -170,3 +170,54 @@ def test_SocketStream_recv_into_charges_waits_and_refuses_a_spent_budget() -> No
         fresh = Budget(5.0)
         assert stream.recv_into(memoryview(bytearray(10)), fresh) == 1
         assert fresh.moved == 1 and fresh.waited >= 0.0
+
+
+def test_Body_iteration_yields_what_came_with_the_preamble_as_its_own_piece() -> None:
+    # A body that arrived partly with the preamble: those bytes first, then
+    # pieces received whole from the socket (no join of the two).
+    body = bytes(range(256)) * 300  # 76800 bytes, more than the reader's buffer
+    preamble = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body)
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(preamble + body)
+        conn = Connection(a, None)
+        r = conn.get("/", {})
+        first = 32768 - len(preamble)  # the rest of the reader's first receive
+        pieces = list(r.body)
+        assert [len(p) for p in pieces] == [first, len(body) - first]
+        assert all(type(p) is bytes for p in pieces)
+        assert b"".join(pieces) == body
+        assert r.body.state == 2  # BODY_CONSUMED
+        assert not conn.closed
+
+
+def test_Body_iteration_of_a_body_all_buffered_is_one_piece() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(OK)
+        conn = Connection(a, None)
+        r = conn.get("/", {})
+        assert list(r.body) == [b"hi"]
+        assert r.body.state == 2  # BODY_CONSUMED
+
+
+def test_Connection_base_headers_are_added_as_before(fake_socket: Any) -> None:
+    # Kept as a dict for a faster update(): same result, later pairs win.
+    sock = fake_socket(OK)
+    conn = Connection(sock, (("host", "a"), ("x-b", "1"), ("host", "c")))
+    headers = {"host": "mine", "x-a": "2"}
+    assert conn.get("/", headers).body.read() == b"hi"
+    assert headers == {"host": "c", "x-a": "2", "x-b": "1"}
+    assert conn.base_headers == (("host", "a"), ("x-b", "1"), ("host", "c"))
+
+
+def test_Connection_bad_base_headers_fail_each_request_as_update_does(
+    fake_socket: Any,
+) -> None:
+    with pytest.raises(ValueError) as expected:
+        {}.update((("host",),))  # type: ignore[arg-type]
+    conn = Connection(fake_socket(OK), (("host",),))
+    with pytest.raises(ValueError) as got:
+        conn.get("/", {})
+    assert str(got.value) == str(expected.value)
+    assert conn.closed

@@ -18,6 +18,7 @@ from degu._parsing import (
     parse_content_length,
     parse_content_range,
     parse_framed_request,
+    parse_framed_response,
     parse_headers,
     parse_range,
     parse_request,
@@ -761,3 +762,51 @@ def test_parse_framed_request_preamble_cache_is_bounded() -> None:
     )
     assert len(_parsing._requests) <= _parsing.PREAMBLE_CACHE_SIZE
     assert all(len(k) <= _parsing.PREAMBLE_CACHE_MAX_LEN for k in _parsing._requests)
+
+
+_RESPONSES = [
+    b"HTTP/1.1 200 OK\r\ncontent-length: 12",
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx: y",
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.1 204 No Content\r\ncontent-length: 5",
+    b"HTTP/1.1 304 Not Modified\r\ntransfer-encoding: chunked",
+    b"HTTP/1.1 100 Continue",
+    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0",
+]
+
+
+@pytest.mark.parametrize("preamble", _RESPONSES)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE"])
+def test_parse_framed_response_is_parse_response_then_framing(
+    preamble: bytes, method: str
+) -> None:
+    status, reason, headers = parse_response(preamble)
+    expected = (
+        status,
+        reason,
+        headers,
+        response_body_framing(method, status, dict(headers)),
+    )
+    # The first call and a repeat (a cache hit) give the same answer, and a
+    # HEAD after a GET of the same bytes still has no body.
+    for _ in range(2):
+        assert parse_framed_response(preamble, method) == expected
+        assert parse_framed_response(preamble, "HEAD")[3] is None
+
+
+def test_parse_framed_response_repeat_returns_fresh_headers() -> None:
+    preamble = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx: fresh"
+    first = parse_framed_response(preamble, "GET")
+    first[2]["x"] = "changed"
+    second = parse_framed_response(preamble, "GET")
+    assert second == (200, "OK", {"content-length": 3, "x": "fresh"}, 3)
+    assert second[2] is not first[2]
+    assert parse_response(preamble)[2] == {"content-length": 3, "x": "fresh"}
+
+
+def test_parse_framed_response_repeat_still_refuses_bad_preambles() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="^duplicate header: "):
+            parse_framed_response(b"HTTP/1.1 200 OK\r\na: b\r\nA: b", "GET")
+        with pytest.raises(ValueError, match="^bad status: "):
+            parse_framed_response(b"HTTP/1.1 999 OK", "GET")

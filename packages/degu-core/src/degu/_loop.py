@@ -1,13 +1,37 @@
 """The server's I/O loop: every connection that has no request running.
 
-One thread (the one in ``Server.serve_forever()``) waits in one selector on
-the listening socket, a wake-up socket, and every connection that is not on a
-worker: newly accepted ones, TLS handshakes in progress, idle keep-alive
+One thread at a time, the *leader*, waits in one epoll on the listening
+socket, a wake-up socket, and every connection that is not running a
+request: newly accepted ones, TLS handshakes in progress, idle keep-alive
 connections, requests still arriving, and lingering closes.  Such a
 connection costs a descriptor and a few hundred bytes, never a thread.
 
-A connection goes to a worker (``degu._pool``) only once a whole preamble,
-and a body that fits the buffer, has arrived (``degu._serving.advance``).
+A connection is run only once a whole preamble, and a body that fits the
+buffer, has arrived (``degu._serving.advance``).  The leader runs it itself
+("inline"): a fast app then costs no hand-over between threads, like an
+event loop; after ``INLINE_MAX`` of inline runs it polls again first.  So
+that a blocking app never leaves the server without a poller, the thread in
+``run()`` (``serve_forever()``'s) is a *standby* that never runs an app: it
+looks every ``INLINE_TICK`` while the leader runs apps, and sleeps otherwise.
+Once the leader has not polled for ``INLINE_MAX`` and is in an app, the
+standby vacates the leadership for a spare thread (or a new one); the old
+leader, when its app returns, hands its connection back (``give_back``)
+like a worker and parks as a spare.  A leader about to wait for its client's
+next request (``HOT_WAIT``) vacates the leadership the same way first.
+Requests go to the worker pool (``degu._pool``) instead when every one of the
+``max_connections`` slots is taken (the leader holds one while it runs
+apps), and while shutting down (docs/explanation/connections.rst).
+
+Invariant: loop state (the epoll, ``_watched``, ``_conns``, ``_busy``, the
+waiting-state dicts, ``_todo``, the accept pause) is only touched by the
+thread named in ``_leader``.  ``_leader`` changes only under ``_lock``, in
+one of three steps: a spare takes a vacant leadership (``_take_lead``); the
+standby vacates it while the leader is in an app; the leader vacates it
+itself, from its app, before a hot wait.  Both vacating steps first claim the
+leader's app run (``_in_app``): the leader claims it too when its app
+returns, and only if it got it back does it touch loop state again.  Other
+threads reach the leader only through ``give_back()`` and ``wake()``.
+
 Every state has a deadline (docs/explanation/limits.rst):
 
 * TLS handshake, idle keep-alive, request arrival: ``timeout`` each;
@@ -28,12 +52,14 @@ import threading
 from collections import deque
 from time import monotonic
 
+import degu._pool
 from degu._common import TYPE_CHECKING
 from degu._pool import WorkerPool
 from degu._rendering import render_error_response
 from degu._request import Session
 from degu._serving import (
     HOT_BUSY_MAX,
+    HOT_WAIT,
     RequestRefused,
     ServerConnection,
     ServingRules,
@@ -56,6 +82,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCEPT_BATCH",
     "ACCEPT_PAUSE",
+    "INLINE_MAX",
+    "INLINE_TICK",
     "SHUTDOWN_FORCE_GRACE",
     "ServerLoop",
     "default_max_open",
@@ -67,6 +95,13 @@ ACCEPT_BATCH = 64
 ACCEPT_PAUSE = 0.5
 #: After shutdown's timeout, how long to wait for forcibly woken workers.
 SHUTDOWN_FORCE_GRACE = 2.0
+#: How long the leader may run apps without polling: then it polls, or, stuck
+#: in an app, the standby has another thread lead (docs/explanation/
+#: connections.rst).  With INLINE_TICK and scheduling, the most a blocking app
+#: delays the other connections and the accept queue.
+INLINE_MAX = 0.002
+#: How often the standby looks, while the leader runs apps (never otherwise).
+INLINE_TICK = 0.001
 #: Descriptors left for everything but connections, beside one per worker
 #: (a file being served, a log file, an upstream connection...).
 RESERVED_DESCRIPTORS = 32
@@ -152,7 +187,44 @@ class ServerLoop:
         self._lingering: dict[ServerConnection, None] = {}
         self._busy: set[ServerConnection] = set()
         self._returned: deque[tuple[ServerConnection, int]] = deque()
+        #: Connections with a request to run, in the order they got ready.
+        self._todo: deque[ServerConnection] = deque()
+        # Dispatches in the current and the previous HOT_WAIT window: how
+        # many clients are active, which a leader's hot wait would starve.
+        self._window_start = 0.0
+        self._window_count = 0
+        self._window_prev = 0
+        self._stopping: Callable[[], bool] = rules.stopping
+        self._shutdown_timeout: Callable[[], float] = lambda: 0.0
+        # Guarded by _lock: leadership, app slots, the standby and spares.
         self._lock = threading.Lock()
+        self._standby_cv = threading.Condition(self._lock)
+        self._spare_cv = threading.Condition(self._lock)
+        self._slot_cv = threading.Condition(self._lock)
+        #: threading.get_ident() of the leader; 0 while leadership is vacant.
+        self._leader = 0
+        #: Leadership given up, for a spare (or a new thread) to take.
+        self._vacant = False
+        #: When the leader started running apps without polling (0: polling).
+        self._inline_since = 0.0
+        #: Holds one item while the leader runs an app inline, the only time
+        #: its leadership may be vacated: whoever pops it (an atomic step)
+        #: decides whether the leader still leads afterwards.
+        self._in_app: deque[bool] = deque()
+        #: Stretches of inline runs begun (the standby sleeps when it stalls).
+        self._stretches = 0
+        #: No thread could be started to lead: the standby leads, unwatched.
+        self._orphaned = False
+        #: The standby sleeps without a timeout (notify it when inlining).
+        self._standby_sleeping = 0
+        #: Parked threads, waiting for a vacant leadership.
+        self._spares = 0
+        #: Free app slots (max_connections minus the requests running).
+        self._free = workers
+        self._slot_waiters = 0
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._abort = False
         self._finished = False
         self._accept_paused_until = 0.0
         self._accept_failures = 0
@@ -186,26 +258,170 @@ class ServerLoop:
     def run(
         self, stopping: Callable[[], bool], shutdown_timeout: Callable[[], float]
     ) -> None:
-        """Serve until *stopping()*, then drain (see ``Server.shutdown``)."""
+        """Serve until *stopping()*, then drain (see ``Server.shutdown``).
+
+        The calling thread is the standby: it never runs an app, so it
+        returns once the last leader has drained, whatever apps still do.
+        """
         import select
 
+        self._stopping = stopping
+        self._shutdown_timeout = shutdown_timeout
         self._ep = select.epoll()
         try:
             self._watch(self._lsock.fileno(), _READ, _ACCEPT)
             self._watch(self._wake_r.fileno(), _READ, _WAKE)
-            while not stopping():
+        except BaseException:
+            self._finish()
+            raise
+        self._vacant = True
+        try:
+            self._appoint()
+            self._stand_by()
+        except BaseException:
+            # KeyboardInterrupt, say: the leader closes up without a drain.
+            self._abort = True
+            self.wake()
+            self._done.wait(SHUTDOWN_FORCE_GRACE)
+            raise
+        self._done.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    # -- leadership ---------------------------------------------------------
+
+    def _lead(self) -> bool:
+        """Run the loop while this thread leads: False once it finished it."""
+        me = threading.get_ident()
+        try:
+            while not self._stopping() and not self._abort:
                 self._step(self._wait_time())
-            self._drain(shutdown_timeout())
-        finally:
+                if self._leader != me:
+                    return True  # it left the leadership in an app
+            # Nothing runs inline while stopping: the drain keeps its leader.
+            if not self._abort:
+                self._drain(self._shutdown_timeout())
+        except BaseException as e:
             with self._lock:
-                self._finished = True
+                if self._leader != me:
+                    raise  # from an app it ran inline, after leaving the leadership
+            self._error = e
+        self._finish()
+        return False
+
+    def _appoint(self) -> None:
+        """Get the vacant leadership taken: by a spare, or a new thread."""
+        with self._lock:
+            if self._spares:
+                self._spare_cv.notify()
+                return
+        thread = threading.Thread(target=self._follow, name="degu-leader", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as e:
+            # No thread (a process limit): the standby leads, and runs
+            # nothing inline since nobody would watch it.
+            self._log.warning("could not start a leader thread: %r", e)
+            with self._lock:
+                self._orphaned = True
+                self._standby_cv.notify()
+
+    def _take_lead(self) -> bool:
+        """Take the vacant leadership (under ``_lock``)."""
+        if not self._vacant:
+            return False
+        self._vacant = False
+        self._leader = threading.get_ident()
+        self._inline_since = 0.0
+        return True
+
+    def _follow(self) -> None:
+        """A thread other than the standby: leader, then worker, then spare."""
+        while self._park():
+            if not self._lead():
+                return  # it finished the loop
+
+    def _park(self) -> bool:
+        """Wait as a spare: True once leading; False to exit."""
+        with self._lock:
+            while not self._finished:
+                if self._take_lead():
+                    return True
+                self._spares += 1
+                try:
+                    woken = self._spare_cv.wait(degu._pool.IDLE_EXIT)
+                finally:
+                    self._spares -= 1
+                if not woken and not self._vacant:
+                    return False
+            return False
+
+    def _stand_by(self) -> None:
+        """The standby (the thread in ``run()``): watch the leader's apps.
+
+        Looks every ``INLINE_TICK`` while the leader runs apps, never
+        otherwise; once the leader has not polled for ``INLINE_MAX`` and is
+        in an app, its leadership is vacated for a spare thread.
+        """
+        lock = self._lock
+        cv = self._standby_cv
+        seen = -1
+        with lock:
+            while not self._finished:
+                if self._orphaned:
+                    if not self._take_lead():
+                        cv.wait(INLINE_TICK)
+                        continue
+                    lock.release()
+                    try:
+                        self._lead()  # with nothing inline: see _run_todo
+                    finally:
+                        lock.acquire()
+                    return
+                since = self._inline_since
+                if since:
+                    if monotonic() - since >= INLINE_MAX and self._take_app():
+                        # The leader is in an app: it leads no more, and
+                        # hands its connection back when the app returns.
+                        self._leader = 0
+                        self._inline_since = 0.0
+                        self._vacant = True
+                        lock.release()
+                        try:
+                            self._appoint()
+                        finally:
+                            lock.acquire()
+                    else:
+                        cv.wait(INLINE_TICK)
+                elif self._stretches != seen:
+                    # Inline runs lately: keep looking every tick.
+                    seen = self._stretches
+                    cv.wait(INLINE_TICK)
+                else:
+                    self._standby_sleeping += 1
+                    cv.wait()
+                    self._standby_sleeping -= 1
+
+    def _finish(self) -> None:
+        """The last leader's duty: close what is left, release every thread."""
+        with self._lock:
+            self._finished = True
+            self._leader = 0
+            self._standby_cv.notify_all()
+            self._spare_cv.notify_all()
+            self._slot_cv.notify_all()
+        try:
             for conn in list(self._conns):
                 if conn not in self._busy:
                     self._close(conn, "server shutdown")
-            self._ep.close()
+            if self._ep is not None:
+                self._ep.close()
             self._wake_r.close()
             self._wake_w.close()
             self._pool.stop()
+        finally:
+            self._done.set()
 
     # -- one turn of the loop ------------------------------------------------
 
@@ -242,6 +458,9 @@ class ServerLoop:
                     self._arm(tag, entry[1])
         self._take_back()
         self._expire(monotonic())
+        # Last: after an inline run this thread may no longer lead.
+        if self._todo:
+            self._run_todo()
 
     def _wait_time(self) -> float | None:
         deadlines = []
@@ -256,6 +475,8 @@ class ServerLoop:
                 deadlines.append(next(iter(waiting)).since + limit)
         if self._accept_paused_until:
             deadlines.append(self._accept_paused_until)
+        if self._todo:
+            return 0.0  # requests left to run after a look at the others
         if not deadlines:
             return None
         return max(min(deadlines) - monotonic(), 0.0)
@@ -310,13 +531,17 @@ class ServerLoop:
         assert self._ep is not None
         fd = conn.sock.fileno()
         flags = events | _ONESHOT
-        if fd in self._watched:
+        entry = self._watched.get(fd)
+        if entry is not None:
             try:
                 self._ep.modify(fd, flags)
             except FileNotFoundError:
                 # Closed behind our back (an app's on_connect may close its
                 # socket) and the descriptor reused: the kernel forgot it.
                 self._ep.register(fd, flags)
+            if entry[0] is conn and entry[1] == events:
+                conn.armed = True
+                return
         else:
             self._ep.register(fd, flags)
         self._watched[fd] = (conn, events)
@@ -555,19 +780,142 @@ class ServerLoop:
 
     def _dispatch(self, conn: ServerConnection) -> None:
         # It stays registered in epoll, disarmed by the event that brought
-        # it here or, if it came otherwise, ignored when one comes.
+        # it here or, if it came otherwise, ignored when one comes.  It runs
+        # at the end of the loop's turn, after every event of the batch.
         self._leave(conn)
         self._busy.add(conn)
-        self._pool.submit(conn)
+        self._todo.append(conn)
+        now = monotonic()
+        if now - self._window_start >= HOT_WAIT:
+            recent = now - self._window_start < 2 * HOT_WAIT
+            self._window_prev = self._window_count if recent else 0
+            self._window_count = 0
+            self._window_start = now
+        self._window_count += 1
 
-    # -- on a worker ------------------------------------------------------------
+    def _take_app(self) -> bool:
+        """Claim the leader's app run: True if it was in one (it no longer
+        leads once it returns), False if it had already left it."""
+        try:
+            self._in_app.pop()
+        except IndexError:
+            return False
+        return True
+
+    def _run_todo(self) -> None:
+        """Run the ready requests: inline while a slot is free, else queue.
+
+        Returns early, leaving the rest of ``_todo`` for after a poll, once
+        apps have run for ``INLINE_MAX`` without one; or, without touching
+        loop state again, when its leadership was vacated meanwhile.  The
+        leader holds one app slot from its first inline run to its return.
+        """
+        lock = self._lock
+        todo = self._todo
+        in_app = self._in_app
+        since = 0.0
+        while todo:
+            if since:
+                if monotonic() - since >= INLINE_MAX:
+                    break  # look at the others first (wait time 0)
+            else:
+                with lock:
+                    # Requests queued for a slot before go first.
+                    if (
+                        self._free > self._slot_waiters
+                        and not self._orphaned
+                        and not (self._stopping() or self._abort)
+                    ):
+                        self._free -= 1
+                        since = self._inline_since = monotonic()
+                        self._stretches += 1
+                        if self._standby_sleeping:
+                            self._standby_cv.notify_all()
+                if not since:
+                    self._pool.submit(todo.popleft())
+                    continue
+            conn = todo.popleft()
+            in_app.append(True)
+            verdict = Verdict.CLOSE
+            try:
+                verdict = self._serve(conn)
+            finally:
+                try:
+                    in_app.pop()
+                except IndexError:
+                    # Its leadership was vacated: back like a worker's,
+                    # without touching loop state.
+                    with lock:
+                        self._free += 1
+                        if self._slot_waiters:
+                            self._slot_cv.notify()
+                    self.give_back(conn, verdict)
+                    since = 0.0
+            if not since:
+                return
+            self._busy.discard(conn)
+            self._settle(conn, verdict)
+        if since:
+            with lock:
+                self._free += 1
+                if self._slot_waiters:
+                    self._slot_cv.notify()
+                self._inline_since = 0.0
+
+    # -- running requests -----------------------------------------------------
 
     def _crowded(self) -> bool:
-        # Connections queued for a worker, on one, or handed back count.
-        return len(self._busy) > HOT_BUSY_MAX
+        """Whether serve_turn must not wait for its client's next request.
+
+        Under load a thread hot-waiting on its connection would contend for
+        the GIL with the leader and starve other clients: so not while more
+        than ``HOT_BUSY_MAX`` connections are busy, or were dispatched in
+        this ``HOT_WAIT`` window and the last (read without the lock: a
+        stale count only errs one way or the other for one request).
+        """
+        if (
+            len(self._busy) > HOT_BUSY_MAX
+            or self._window_prev + self._window_count > HOT_BUSY_MAX
+        ):
+            return True
+        me = threading.get_ident()
+        if self._leader != me:
+            return False  # a worker: it holds no loop
+        with self._lock:
+            if not self._take_app():
+                return False  # lost the leadership just now: a worker
+            # Hot-waiting here would leave the server without a poller:
+            # another thread leads from now on; this one is a worker.
+            self._leader = 0
+            self._inline_since = 0.0
+            self._vacant = True
+        self._appoint()
+        return False
 
     def work(self, conn: ServerConnection) -> None:
         """Run *conn*'s turn on a worker thread, then hand it back."""
+        verdict = Verdict.CLOSE
+        try:
+            with self._lock:
+                while self._free <= 0 and not self._finished:
+                    self._slot_waiters += 1
+                    self._slot_cv.wait()
+                    self._slot_waiters -= 1
+                if self._finished:
+                    return  # the loop gave up on it: give_back() closes it
+                self._free -= 1
+            try:
+                verdict = self._serve(conn)
+            finally:
+                with self._lock:
+                    self._free += 1
+                    if self._slot_waiters:
+                        self._slot_cv.notify()
+        finally:
+            self.give_back(conn, verdict)
+
+    def _serve(self, conn: ServerConnection) -> int:
+        """Run *conn*'s turn (any thread); return where it goes next."""
         session = conn.session
         log = self._log
         verdict = Verdict.CLOSE
@@ -579,7 +927,7 @@ class ServerLoop:
                 if on_connect(session, conn.sock) is not True:
                     log.warning("rejected by app.on_connect(): %s", session)
                     session._close("rejected by on_connect")
-                    return
+                    return Verdict.CLOSE
             verdict = serve_turn(conn, self._rules)
         except RequestRefused as e:
             log.warning("%s: refused request: %s", session, e)
@@ -594,21 +942,24 @@ class ServerLoop:
             log.exception("%s: error serving connection", session)
             session._close(f"{type(e).__name__}: {e}")
             verdict = Verdict.LINGER
-        finally:
-            self.give_back(conn, verdict)
+        return verdict
 
     def _take_back(self) -> None:
         returned = self._returned
         while returned:
             conn, verdict = returned.popleft()
             self._busy.discard(conn)
-            if verdict == Verdict.LINGER:
-                self._linger(conn)
-            elif verdict == Verdict.CLOSE or self._rules.stopping():
-                stopping = self._rules.stopping()
-                self._close(conn, "server shutdown" if stopping else "closed")
-            else:
-                self._wait_request(conn, verdict)
+            self._settle(conn, verdict)
+
+    def _settle(self, conn: ServerConnection, verdict: int) -> None:
+        """Take *conn* back from a request's turn, as *verdict* says."""
+        if verdict == Verdict.LINGER:
+            self._linger(conn)
+        elif verdict == Verdict.CLOSE or self._rules.stopping():
+            stopping = self._rules.stopping()
+            self._close(conn, "server shutdown" if stopping else "closed")
+        else:
+            self._wait_request(conn, verdict)
 
     def _log_unanswered(self, address: Any, status: int | None) -> None:
         """An access line for what no app answered (docs/reference/server.rst).

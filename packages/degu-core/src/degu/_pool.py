@@ -1,7 +1,8 @@
 """A bounded pool of worker threads, started as work arrives.
 
-The server hands it connections that have a request to run; nothing here
-knows about sockets or HTTP.  Threads are created lazily, up to ``size``, and
+The server hands it connections that have a request to run and that its
+loop's leader does not run itself (every slot taken, shutting down); nothing
+here knows about sockets or HTTP.  Threads are created lazily, up to ``size``, and
 leave after ``IDLE_EXIT`` seconds without work: a server that never sees
 concurrency never pays for threads, and a burst leaves none behind for long.
 """

@@ -143,6 +143,12 @@ def _render(first: str, headers: dict[str, Any]) -> bytes:
 #: Rendered request preambles up to this long are remembered (KEY_CACHE_SIZE
 #: many), by method and URI, with the headers they were rendered from.
 PREAMBLE_CACHE_MAX_LEN = 1024
+# Two caches, two keys, on purpose.  A hit on (method, URI) plus a dict
+# comparison is the faster lookup for both kinds (1-header request 366 ns
+# against 504 ns keyed on every item; 1-header response 332 ns against 550
+# ns; timeit, best of 7, 2-vCPU VM), but it holds one header set per key: a
+# server answers one status with many content-lengths, which would then
+# miss every time, while a client repeats one request to one URI.
 _preambles: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}
 
 

@@ -67,9 +67,10 @@ NO_BODY_STATUSES = frozenset([204, 304])
 #: connection before handing it back to the I/O loop: a client that sends its
 #: next request at once (most of them) costs no hand-over between threads.
 HOT_WAIT = 0.005
-#: ... and only while at most this many connections are on workers (this
-#: one included).  Threads hot-waiting under load contend for the GIL, and
-#: the unlucky ones starve: at wrk -c128 (bench/bench_concurrency.py), p99
+#: ... and only while at most this many connections are busy (this one
+#: included) and were handed out lately (``degu._loop``, per HOT_WAIT).
+#: Threads hot-waiting under load contend for the GIL, and the unlucky ones
+#: starve: at wrk -c128 (bench/bench_concurrency.py), p99
 #: was 70-125 ms with every worker hot-waiting; 13-18 ms allowing 1, 7-8 ms
 #: allowing 2, 8-9 ms allowing 4 (and 3-10% more requests/s than 2).
 HOT_BUSY_MAX = 2
@@ -126,8 +127,8 @@ class ServingRules:
         self.min_rate = min_rate
         #: True once the server shuts down.
         self.stopping = stopping
-        #: True while more than ``HOT_BUSY_MAX`` connections are on workers,
-        #: running or waiting for one (set by the loop): no worker hot-waits.
+        #: True under load (set by the loop, ``HOT_BUSY_MAX``): no thread
+        #: hot-waits.  A leader it lets hot-wait has handed the leadership over.
         self.crowded: Callable[[], bool] = lambda: False
 
 

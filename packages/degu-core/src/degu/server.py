@@ -1,13 +1,15 @@
 """An embedded HTTP/1.1 server speaking RGI.
 
 ``Server`` binds in its constructor and serves with ``serve_forever()``.  The
-thread running ``serve_forever()`` is the I/O loop (``degu._loop``): it
-accepts and holds every connection with no request running, so an idle
-connection costs a descriptor, not a thread.  Requests run on a bounded pool
-of worker threads (``degu._pool``), at most ``max_connections`` at once; the
-request loop is in ``degu._serving``, the grammar in ``degu._parsing`` /
-``degu._rendering``.  ``shutdown()`` works from any thread and from a signal
-handler running in the serving thread itself (docs/reference/server.rst).
+I/O loop (``degu._loop``) accepts and holds every connection with no request
+running, so an idle connection costs a descriptor, not a thread; its leader
+thread runs ready requests itself, while the thread in ``serve_forever()``
+stands by to replace a leader stuck in an app, and worker threads
+(``degu._pool``) take what the leader cannot: at most ``max_connections``
+requests run at once (docs/explanation/connections.rst).  The request loop is
+in ``degu._serving``, the grammar in ``degu._parsing`` / ``degu._rendering``.
+``shutdown()`` works from any thread and from a signal handler running in the
+serving thread itself (docs/reference/server.rst).
 """
 
 from __future__ import annotations
