@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +102,7 @@ class DeguServer:
             text=True,
         )
         self.log: list[str] = []
+        self._logged = threading.Condition()
         self._drain = threading.Thread(target=self._read_log, daemon=True)
         self._drain.start()
         assert self.proc.stdout is not None
@@ -114,7 +114,9 @@ class DeguServer:
     def _read_log(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.log.append(line.rstrip("\n"))
+            with self._logged:
+                self.log.append(line.rstrip("\n"))
+                self._logged.notify_all()
 
     def statuses(self, target: str) -> list[int]:
         """Statuses in the access log for ``GET target``."""
@@ -124,6 +126,15 @@ class DeguServer:
             if match and match.group(1) == target:
                 found.append(int(match.group(2)))
         return found
+
+    def wait_for_status(self, target: str, status: int, timeout: float = 10) -> None:
+        """Wait until the access log has *status* for ``GET target``.
+
+        The server writes the line after the response, and a thread reads it
+        from the pipe: a browser can be done before the line is here.
+        """
+        with self._logged:
+            self._logged.wait_for(lambda: status in self.statuses(target), timeout)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -232,6 +243,7 @@ def test_audio_reaches_have_current_data_over_range_requests(
     duration = page.evaluate("document.getElementById('a').duration")
     assert 1.9 < duration < 2.1
     # Chromium asks media for 'bytes=0-': the server's log shows 206 for it.
+    server.wait_for_status("/tone.wav", 206)
     assert 206 in server.statuses("/tone.wav"), server.log
     page.screenshot(path=str(shots / "media-page.png"))
 
@@ -240,7 +252,5 @@ def test_a_reload_is_answered_304(server: DeguServer, page: Any) -> None:
     first = page.goto(server.url + "page.txt", wait_until="load", timeout=20_000)
     assert first.status == 200
     page.reload(wait_until="load", timeout=20_000)
-    deadline = time.monotonic() + 10
-    while 304 not in server.statuses("/page.txt") and time.monotonic() < deadline:
-        time.sleep(0.05)  # the access line is written after the response
+    server.wait_for_status("/page.txt", 304)
     assert server.statuses("/page.txt")[:2] == [200, 304], server.log

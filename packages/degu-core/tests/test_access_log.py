@@ -7,6 +7,7 @@ bounded; nothing sleeps to let things settle.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import re
@@ -75,7 +76,13 @@ def exchange(address: Any, data: bytes) -> bytes:
     """Send *data*, half-close, return everything the server answers."""
     with socket.create_connection(address, timeout=10) as sock:
         sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            # The server may have closed first with our bytes unread (a failed
+            # TLS handshake): its RST leaves nothing to shut down.
+            if e.errno != errno.ENOTCONN:
+                raise
         got = b""
         try:
             while chunk := sock.recv(65536):

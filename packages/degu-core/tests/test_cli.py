@@ -491,13 +491,22 @@ def test_main_in_process_serves_until_SIGINT(
     path = str(tmp_path / "inproc.sock")
     got: list[bytes] = []
 
-    def client_then_interrupt() -> None:
+    def connect_once_listening() -> Any:
+        # The socket file appears at bind(), before listen(): until then a
+        # connect is refused (ENOENT before the bind), so retry those only.
         deadline = time.monotonic() + 20
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while True:
+            try:
+                return Client(path).connect()
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def client_then_interrupt() -> None:
         try:
             # A response proves serve_forever() runs, so the handler is set.
-            with Client(path).connect() as conn:
+            with connect_once_listening() as conn:
                 got.append(conn.get("/data.bin", {}).body.read())
         finally:
             os.kill(os.getpid(), signal.SIGINT)

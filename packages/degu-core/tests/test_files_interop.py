@@ -139,13 +139,17 @@ def test_requests_fetches_ranges_of_every_form(site: tuple[str, int]) -> None:
         ]:
             r = s.get(url, headers={"Range": value}, timeout=5)
             assert (r.status_code, r.content) == (206, expected)
-        r = s.get(url, headers={"Range": "bytes=999999-"}, timeout=5)
-        assert (r.status_code, r.headers["content-range"]) == (416, "bytes */102400")
         r = s.get(url, timeout=5)
         r2 = s.get(url, headers={"If-None-Match": r.headers["etag"]}, timeout=5)
         assert (r2.status_code, r2.content) == (304, b"")
         r = s.get(f"http://{site[0]}:{site[1]}/my file é.txt", timeout=5)
         assert (r.status_code, r.content) == (200, b"accented")
+    # Last, alone: the server closes after a 416 without announcing it
+    # (docs/reference/server.rst, "Per connection"), so a request reusing that
+    # connection races the server's FIN and may be reset.
+    with requests.Session() as s:
+        r = s.get(url, headers={"Range": "bytes=999999-"}, timeout=5)
+        assert (r.status_code, r.headers["content-range"]) == (416, "bytes */102400")
 
 
 def method_app(session: Session, request: Request, api: Any) -> Any:

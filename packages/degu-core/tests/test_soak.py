@@ -26,6 +26,8 @@ THREADS = 8
 REQUESTS = 2000
 MAX_REQUESTS = 50  # per connection, on the server: forces reconnects
 SETTLE_DEADLINE = 10.0
+#: Name prefixes of the threads a server runs (degu._loop, degu._pool).
+SERVER_THREADS = ("degu-leader", "degu-worker")
 
 
 def app(session: Session, request: Request, api: Any) -> Any:
@@ -118,6 +120,15 @@ def test_soak_threads_and_fds_return_to_baseline(
 
     # Idle workers leave after IDLE_EXIT: make that quick here.
     monkeypatch.setattr(degu._pool, "IDLE_EXIT", 0.2)
+    # Threads of servers that earlier tests stopped leave on their own
+    # schedule: one leaving after the baseline would be counted against us.
+    # (One still stuck in an app after the deadline outlives this test too.)
+    wait_for(
+        lambda: (
+            not any(t.name.startswith(SERVER_THREADS) for t in threading.enumerate())
+        ),
+        monotonic() + SETTLE_DEADLINE,
+    )
     # At rest a server holds two threads: the one leading its I/O loop and
     # a standby (docs/explanation/connections.rst); workers leave.
     base_threads = threading.active_count() + 2
