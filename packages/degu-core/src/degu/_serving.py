@@ -300,7 +300,7 @@ def _check_response(
     # An app may leave the request body unread if it also closes the connection.
     if (
         req_body is not None
-        and req_body.state != BODY_CONSUMED
+        and req_body._state != BODY_CONSUMED
         and (type(headers) is not dict or not wants_close(headers))
     ):
         raise ValueError(f"request body not consumed: {req_body!r}")
@@ -415,9 +415,12 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
     """
     reader = conn.reader
     assert reader is not None
+    # Whether advance() has anything to look at (else it would say IDLE):
+    # known without asking the reader again after a receive.
+    ready = conn.pending is not None or reader.buffered > 0
     while True:
-        if conn.pending is None and not reader.buffered:
-            verdict = Verdict.IDLE  # what advance() would say, in one test
+        if not ready:
+            verdict = Verdict.IDLE
         else:
             try:
                 verdict = advance(conn)
@@ -434,6 +437,7 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
                     conn.stream.shutdown()
                 if verdict != Verdict.IDLE:
                     return verdict
+                ready = reader.buffered > 0  # a pipelined request
                 continue
         if conn.session._closed or rules.stopping():
             return Verdict.CLOSE
@@ -449,3 +453,4 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
         if n == 0:
             conn.session._close("peer closed the connection")
             return Verdict.CLOSE
+        ready = True
