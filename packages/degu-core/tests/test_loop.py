@@ -500,3 +500,62 @@ def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
         loop._ep.close()
         loop._wake_r.close()
         loop._wake_w.close()
+
+
+class LayeredStream:
+    """A stream that holds bytes above the kernel (as TLS does): each read
+    gives at most ``piece`` bytes, ``pending()`` says how many are left."""
+
+    layered = True
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self.data = data
+        self.piece = piece
+
+    def recv_nowait(self, buf: memoryview) -> int | None:
+        n = min(len(buf), self.piece, len(self.data))
+        if not n:
+            return None
+        buf[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+    def pending(self) -> int:
+        return len(self.data)
+
+
+def test_the_loop_reads_bytes_the_stream_holds_that_epoll_cannot_see() -> None:
+    """One readiness event: the loop takes every byte the layer holds."""
+    import logging
+
+    from degu._loop import _HANDSHAKE, ServerLoop
+    from degu._serving import ServerConnection, ServingRules, Verdict
+
+    rules = ServingRules(app, None, 5, 16384, lambda: False)
+    with socket.create_server(("127.0.0.1", 0)) as lsock:
+        loop = ServerLoop(
+            lsock,
+            rules,
+            workers=1,
+            max_open=10,
+            max_requests=10,
+            wrap=None,
+            log=logging.getLogger("test"),
+        )
+        a, b = socket.socketpair()
+        with a, b:
+            conn = ServerConnection(a, Session(("x", 1), None, 10))
+            request = b"GET /" + b"x" * 100 + b" HTTP/1.1\r\n\r\n"
+            conn.attach(LayeredStream(request, 16))  # type: ignore[arg-type]
+            # Each waiting state indexes its own dict.
+            assert loop._by_state[Verdict.IDLE] is loop._idle
+            assert loop._by_state[Verdict.READING] is loop._reading
+            assert loop._by_state[Verdict.LINGER] is loop._lingering
+            assert loop._by_state[_HANDSHAKE] is loop._handshaking
+            conn.state = Verdict.IDLE
+            loop._idle[conn] = None
+            loop._read(conn)
+            assert list(loop._todo) == [conn]  # whole request: ready to run
+            assert conn.pending is not None and conn.pending[0] == "GET"
+        loop._wake_r.close()
+        loop._wake_w.close()

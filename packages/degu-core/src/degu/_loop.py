@@ -13,11 +13,12 @@ event loop; after ``INLINE_MAX`` of inline runs it polls again first.  So
 that a blocking app never leaves the server without a poller, the thread in
 ``run()`` (``serve_forever()``'s) is a *standby* that never runs an app: it
 looks when a stretch of the leader's inline runs reaches ``INLINE_MAX``, and
-sleeps otherwise.  Once the leader has not polled for ``INLINE_MAX`` and is in an app, the
-standby vacates the leadership for a spare thread (or a new one); the old
-leader, when its app returns, hands its connection back (``give_back``)
-like a worker and parks as a spare.  A leader about to wait for its client's
-next request (``HOT_WAIT``) vacates the leadership the same way first.
+sleeps otherwise.  Once the leader has not polled for ``INLINE_MAX`` and is
+in an app, the standby vacates the leadership for a spare thread (or a new
+one); the old leader, when its app returns, hands its connection back
+(``give_back``) like a worker and parks as a spare.  A leader about to
+wait for its client's next request (``HOT_WAIT``) vacates the leadership
+the same way first.
 Requests go to the worker pool (``degu._pool``) instead when every one of the
 ``max_connections`` slots is taken (the leader holds one while it runs
 apps), and while shutting down (docs/explanation/connections.rst).
@@ -182,6 +183,15 @@ class ServerLoop:
         self._idle: dict[ServerConnection, None] = {}
         self._reading: dict[ServerConnection, None] = {}
         self._lingering: dict[ServerConnection, None] = {}
+        # Indexed by a waiting state (a Verdict, or _HANDSHAKE).
+        self._by_state: tuple[dict[ServerConnection, None], ...] = (
+            self._idle,  # Verdict.IDLE
+            self._reading,  # Verdict.READING
+            {},  # Verdict.READY: not a waiting state
+            self._lingering,  # Verdict.LINGER
+            {},  # Verdict.CLOSE: not a waiting state
+            self._handshaking,  # _HANDSHAKE
+        )
         self._busy: set[ServerConnection] = set()
         self._returned: deque[tuple[ServerConnection, int]] = deque()
         #: Connections with a request to run, in the order they got ready.
@@ -514,22 +524,14 @@ class ServerLoop:
 
     # -- states -------------------------------------------------------------
 
-    def _waiting(self, state: int) -> dict[ServerConnection, None]:
-        if state == Verdict.IDLE:
-            return self._idle
-        if state == Verdict.READING:
-            return self._reading
-        if state == Verdict.LINGER:
-            return self._lingering
-        return self._handshaking
-
     def _enter(self, conn: ServerConnection, state: int, events: int) -> None:
         """Put *conn* in waiting *state*, watched for *events*."""
         if conn.state != state:
-            self._leave(conn)
+            if conn.state >= 0:
+                self._by_state[conn.state].pop(conn, None)
             conn.state = state
             conn.since = monotonic()
-            self._waiting(state)[conn] = None
+            self._by_state[state][conn] = None
         self._arm(conn, events)
 
     def _arm(self, conn: ServerConnection, events: int) -> None:
@@ -572,7 +574,7 @@ class ServerLoop:
     def _leave(self, conn: ServerConnection) -> None:
         """Take *conn* out of its waiting state (it stays registered)."""
         if conn.state >= 0:
-            self._waiting(conn.state).pop(conn, None)
+            self._by_state[conn.state].pop(conn, None)
         conn.state = _ON_WORKER
 
     def _unregister(self, conn: ServerConnection) -> None:
@@ -724,7 +726,7 @@ class ServerLoop:
         if state == Verdict.IDLE:
             conn.reader.release()
         self._enter(conn, state, _READ)
-        if conn.stream.pending():
+        if conn.stream.layered and conn.stream.pending():
             # Decrypted bytes the selector cannot see: look at them now.
             self._read(conn)
 
@@ -741,17 +743,12 @@ class ServerLoop:
         reader = conn.reader
         stream = conn.stream
         assert reader is not None and stream is not None
-        eof = False
         try:
-            while not reader.full():
+            n = reader.fill_nowait() if not reader.full() else None
+            # TLS: decrypted bytes poll() will not report; take them now.
+            while n and stream.layered and stream.pending() and not reader.full():
                 n = reader.fill_nowait()
-                if n is None:
-                    break
-                if n == 0:
-                    eof = True
-                    break
-                if not stream.pending():
-                    break
+            eof = n == 0
         except OSError as e:
             self._close(conn, f"{type(e).__name__}: {e}")
             return
@@ -788,7 +785,9 @@ class ServerLoop:
         # It stays registered in epoll, disarmed by the event that brought
         # it here or, if it came otherwise, ignored when one comes.  It runs
         # at the end of the loop's turn, after every event of the batch.
-        self._leave(conn)
+        if conn.state >= 0:  # self._leave(), inlined: once per request
+            self._by_state[conn.state].pop(conn, None)
+        conn.state = _ON_WORKER
         self._busy.add(conn)
         self._todo.append(conn)
         now = monotonic()

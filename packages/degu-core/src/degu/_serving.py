@@ -419,15 +419,19 @@ def serve_turn(conn: ServerConnection, rules: ServingRules) -> int:
     # known without asking the reader again after a receive.
     ready = conn.pending is not None or reader.buffered > 0
     while True:
+        pending = conn.pending
         if not ready:
             verdict = Verdict.IDLE
         else:
-            try:
-                verdict = advance(conn)
-            except RequestRefused as e:
-                assert conn.stream is not None
-                send_error(conn.stream, e.status)
-                raise
+            if pending is not None and pending[5] is None:
+                verdict = Verdict.READY  # parsed, with no body to wait for
+            else:
+                try:
+                    verdict = advance(conn)
+                except RequestRefused as e:
+                    assert conn.stream is not None
+                    send_error(conn.stream, e.status)
+                    raise
             if verdict == Verdict.READY:
                 verdict = _respond(conn, rules)
                 if verdict == Verdict.CLOSE:

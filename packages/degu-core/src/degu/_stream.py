@@ -37,6 +37,9 @@ if TYPE_CHECKING:
         """What the reader, the server and the client need of a connection."""
 
         sock: Any
+        #: Whether bytes may wait above the kernel, where poll() cannot see
+        #: them (TLS records already decrypted): then ask ``pending()``.
+        layered: bool
 
         def recv_into(self, buf: memoryview, budget: Budget) -> int: ...
         def recv_nowait(self, buf: memoryview) -> int | None: ...
@@ -149,6 +152,8 @@ class SocketStream:
         "_sndtimeo",
         "sock",
     )
+
+    layered = False
 
     def __init__(self, sock: socket.socket, timeout: float) -> None:
         self.sock = sock
@@ -326,6 +331,8 @@ class TLSStream:
     """
 
     __slots__ = ("_eof", "_events", "_poll", "_pollin", "_want", "sock")
+
+    layered = True
 
     def __init__(self, sock: Any) -> None:
         import select
@@ -514,6 +521,8 @@ class ObjectStream:
     """
 
     __slots__ = ("_recv_into", "_send", "sock")
+
+    layered = False
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
