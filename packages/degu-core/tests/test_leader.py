@@ -398,3 +398,39 @@ def test_without_a_leader_thread_the_standby_leads_and_runs_nothing_itself(
     assert not [t for t in threading.enumerate() if t.name == "degu-leader"]
     assert gate.threads and all(n.startswith("degu-worker") for n in gate.threads)
     assert "could not start a leader thread" in caplog.text
+
+
+@pytest.mark.parametrize("more", ["a pipelined request", "a half-close"])
+def test_a_client_sending_more_while_its_request_runs_does_not_make_the_loop_spin(
+    live_server: Any, more: str
+) -> None:
+    """A running request's connection stays watched (level-triggered) until
+    its socket gets bytes; then the loop stops its reports until it is back."""
+    import time
+
+    gate = Gate()
+    live = live_server(("127.0.0.1", 0), gate, max_connections=4)
+    with socket.create_connection(live.address, timeout=10) as sock:
+        try:
+            sock.sendall(GET % b"block")
+            assert gate.started.acquire(timeout=5)
+            if more == "a half-close":
+                sock.shutdown(socket.SHUT_WR)
+            else:
+                sock.sendall(GET % b"after")
+            # Readable for the whole wait: a loop that kept being told so
+            # would burn a CPU second per second.
+            cpu = time.process_time()
+            gate.release.wait(0.5)
+            spent = time.process_time() - cpu
+            assert spent < 0.2, f"{spent:.2f} s of CPU in 0.5 s"
+        finally:
+            gate.open()
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if more != "a half-close" and data.endswith(b"after"):
+                break
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        if more == "a pipelined request":
+            assert data.count(b"HTTP/1.1 200 OK") == 2

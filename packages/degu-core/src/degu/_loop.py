@@ -463,15 +463,15 @@ class ServerLoop:
                         pass
                 except OSError:
                     pass
-            else:
-                # Connections are watched one event at a time (EPOLLONESHOT):
-                # one that goes to a worker needs no epoll_ctl() to leave
-                # epoll, only one to come back (server CPU per request at
-                # wrk -c128: 22 -> 19 us).  One that stays here is re-armed.
-                tag.armed = False
+            elif tag.state >= 0:
                 self._ready(tag)
-                if not tag.armed and tag.state >= 0 and tag in self._conns:
-                    self._arm(tag, entry[1])
+            elif tag.armed:
+                # Running a request (bytes it pipelined, a client answering
+                # a hot wait): they are for the thread running it.  Stop the
+                # reports until it comes back (_arm); EPOLLONESHOT lets at
+                # most one more through (a hang-up is always reported).
+                self._ep.modify(fd, _ONESHOT)
+                tag.armed = 0
         self._take_back()
         self._expire(monotonic())
         # Last: after an inline run this thread may no longer lead.
@@ -535,25 +535,28 @@ class ServerLoop:
         self._arm(conn, events)
 
     def _arm(self, conn: ServerConnection, events: int) -> None:
-        """Watch *conn* for its next *events* (once: EPOLLONESHOT)."""
+        """Watch *conn* for *events*, level-triggered.
+
+        A connection stays watched while it runs a request, so that one
+        served by the leader costs no epoll_ctl() at all (server CPU per
+        request at wrk -c128: see bench/README.md); ``_step`` stops the
+        reports of one that gets bytes meanwhile.
+        """
+        if conn.armed == events:
+            return
         assert self._ep is not None
         fd = conn.sock.fileno()
-        flags = events | _ONESHOT
-        entry = self._watched.get(fd)
-        if entry is not None:
+        if fd in self._watched:
             try:
-                self._ep.modify(fd, flags)
+                self._ep.modify(fd, events)
             except FileNotFoundError:
                 # Closed behind our back (an app's on_connect may close its
                 # socket) and the descriptor reused: the kernel forgot it.
-                self._ep.register(fd, flags)
-            if entry[0] is conn and entry[1] == events:
-                conn.armed = True
-                return
+                self._ep.register(fd, events)
         else:
-            self._ep.register(fd, flags)
+            self._ep.register(fd, events)
         self._watched[fd] = (conn, events)
-        conn.armed = True
+        conn.armed = events
 
     def _watch(self, fd: int, events: int, tag: Any) -> None:
         assert self._ep is not None
@@ -578,6 +581,7 @@ class ServerLoop:
         conn.state = _ON_WORKER
 
     def _unregister(self, conn: ServerConnection) -> None:
+        conn.armed = 0
         try:
             fd = conn.sock.fileno()
         except OSError:
@@ -782,9 +786,8 @@ class ServerLoop:
         self._linger(conn)
 
     def _dispatch(self, conn: ServerConnection) -> None:
-        # It stays registered in epoll, disarmed by the event that brought
-        # it here or, if it came otherwise, ignored when one comes.  It runs
-        # at the end of the loop's turn, after every event of the batch.
+        # It stays watched (see _arm).  It runs at the end of the loop's
+        # turn, after every event of the batch.
         if conn.state >= 0:  # self._leave(), inlined: once per request
             self._by_state[conn.state].pop(conn, None)
         conn.state = _ON_WORKER
