@@ -165,7 +165,8 @@ class ServerConnection:
         self.pending: tuple[Any, ...] | None = None
         #: How far a buffered chunked body has been checked for its end.
         self.body_scan = 0
-        #: When ``pending`` was parsed: the time its body has had so far.
+        #: When ``pending`` was parsed: the time its body has had so far
+        #: (0.0: the body came whole with the preamble).
         self.body_since = 0.0
         #: Run ``pending`` although its body is not buffered (the peer
         #: stalled or closed: the app answers, its body reads fail).
@@ -249,14 +250,21 @@ def advance(conn: ServerConnection) -> int:
         if framing is None:
             return Verdict.READY
         headers = pending[4]
-        conn.body_scan = 0
-        conn.body_since = monotonic()
-        if _expects_continue(headers):
+        if "expect" in headers and _expects_continue(headers):
             # The client waits for this before it sends the body
             # (RFC 9110 §10.1.1); an app can still refuse with its
             # final response.
             assert conn.stream is not None
             conn.stream.send_nowait(_CONTINUE)
+        if framing != CHUNKED:
+            buffered = reader.buffered
+            if buffered >= framing or buffered >= BUF_LEN:
+                # It came with the preamble, so it spent no time arriving:
+                # no clock read here or in _respond.
+                conn.body_since = 0.0
+                return Verdict.READY
+        conn.body_scan = 0
+        conn.body_since = monotonic()
     else:
         framing = pending[5]
         if framing is None:
@@ -271,7 +279,8 @@ def advance(conn: ServerConnection) -> int:
         conn.body_scan = scan
         return Verdict.READING
     # A full buffer holds at least min(framing, BUF_LEN) bytes.
-    if reader.buffered >= min(framing, BUF_LEN) or conn.run_anyway:
+    buffered = reader.buffered
+    if buffered >= framing or buffered >= BUF_LEN or conn.run_anyway:
         return Verdict.READY
     return Verdict.READING
 
@@ -356,7 +365,8 @@ def _respond(conn: ServerConnection, rules: ServingRules) -> int:
         else:
             budget.moved = 0
         # The body's budget counts the time it has already spent arriving.
-        budget.waited = monotonic() - conn.body_since
+        since = conn.body_since
+        budget.waited = monotonic() - since if since else 0.0
         reader.budget = budget
         body = ChunkedBody(reader) if framing == CHUNKED else Body._new(reader, framing)
     try:
