@@ -434,3 +434,32 @@ def test_a_client_sending_more_while_its_request_runs_does_not_make_the_loop_spi
         assert data.startswith(b"HTTP/1.1 200 OK\r\n")
         if more == "a pipelined request":
             assert data.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_a_burst_of_ready_requests_holds_at_most_READY_MAX_in_the_loop(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections beyond READY_MAX stay unread (and bufferless) until the
+    loop has room; level-triggered, they are reported again and answered."""
+    import degu._loop
+
+    monkeypatch.setattr(degu._loop, "READY_MAX", 2)
+    most = [0]
+    dispatch = degu._loop.ServerLoop._dispatch
+
+    def counting(self: Any, conn: Any) -> None:
+        dispatch(self, conn)
+        most[0] = max(most[0], len(self._todo))
+
+    monkeypatch.setattr(degu._loop.ServerLoop, "_dispatch", counting)
+    live = live_server(("127.0.0.1", 0), Gate())
+    socks = [socket.create_connection(live.address, timeout=10) for _ in range(40)]
+    try:
+        for sock in socks:
+            sock.sendall(GET % b"burst")
+        for sock in socks:
+            assert read_reply(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        for sock in socks:
+            sock.close()
+    assert 1 <= most[0] <= 2

@@ -84,6 +84,7 @@ __all__ = [
     "ACCEPT_BATCH",
     "ACCEPT_PAUSE",
     "INLINE_MAX",
+    "READY_MAX",
     "SHUTDOWN_FORCE_GRACE",
     "ServerLoop",
     "default_max_open",
@@ -100,6 +101,11 @@ SHUTDOWN_FORCE_GRACE = 2.0
 #: connections.rst).  With scheduling, the most a blocking app delays the
 #: other connections and the accept queue.
 INLINE_MAX = 0.002
+#: Ready requests the loop holds before it reads more connections: each
+#: holds a receive buffer, so a burst from thousands of idle connections
+#: costs at most this many buffers beyond the running requests' (peak RSS
+#: when 5,000 send at once: bench_peers.py idle).
+READY_MAX = 128
 #: Descriptors left for everything but connections, beside one per worker
 #: (a file being served, a log file, an upstream connection...).
 RESERVED_DESCRIPTORS = 32
@@ -464,7 +470,10 @@ class ServerLoop:
                 except OSError:
                     pass
             elif tag.state >= 0:
-                self._ready(tag)
+                if len(self._todo) < READY_MAX:
+                    self._ready(tag)
+                # Else left for a later turn: level-triggered, it is
+                # reported again, and meanwhile holds no buffer.
             elif tag.armed:
                 # Running a request (bytes it pipelined, a client answering
                 # a hot wait): they are for the thread running it.  Stop the
