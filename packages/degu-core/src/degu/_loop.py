@@ -479,7 +479,10 @@ class ServerLoop:
                 # a hot wait): they are for the thread running it.  Stop the
                 # reports until it comes back (_arm); EPOLLONESHOT lets at
                 # most one more through (a hang-up is always reported).
-                self._ep.modify(fd, _ONESHOT)
+                try:
+                    self._ep.modify(fd, _ONESHOT)
+                except OSError:
+                    pass  # its app closed the socket: the kernel forgot it
                 tag.armed = 0
         self._take_back()
         self._expire(monotonic())
