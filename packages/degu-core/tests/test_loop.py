@@ -7,12 +7,14 @@ pacing uses Event.wait, never a settle-sleep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from time import monotonic
 from typing import Any
 
@@ -462,13 +464,13 @@ def test_out_of_descriptors_backs_off_and_logs_once_per_episode() -> None:
     assert len(lines) <= 2 * failures() + 1, err[-2000:]
 
 
-def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
-    """An app may close a socket the loop watches; the fd number comes back."""
+@contextlib.contextmanager
+def unstarted_loop() -> Iterator[Any]:
+    """A ServerLoop on a fresh listener, not run: its parts called directly."""
     import logging
-    import select
 
     from degu._loop import ServerLoop
-    from degu._serving import ServerConnection, ServingRules
+    from degu._serving import ServingRules
 
     rules = ServingRules(app, None, 5, 16384, lambda: False)
     with socket.create_server(("127.0.0.1", 0)) as lsock:
@@ -481,6 +483,22 @@ def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
             wrap=None,
             log=logging.getLogger("test"),
         )
+        try:
+            yield loop
+        finally:
+            if loop._ep is not None:
+                loop._ep.close()
+            loop._wake_r.close()
+            loop._wake_w.close()
+
+
+def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
+    """An app may close a socket the loop watches; the fd number comes back."""
+    import select
+
+    from degu._serving import ServerConnection
+
+    with unstarted_loop() as loop:
         loop._ep = select.epoll()
         a, b = socket.socketpair()
         first = ServerConnection(a, Session(("x", 1), None, 10))
@@ -497,9 +515,6 @@ def test_a_descriptor_closed_behind_the_loop_is_watched_afresh() -> None:
             d.sendall(b"x")
             assert loop._ep.poll(5) == [(fd, select.EPOLLIN)]
             assert loop._watched[fd][0] is second
-        loop._ep.close()
-        loop._wake_r.close()
-        loop._wake_w.close()
 
 
 class LayeredStream:
@@ -526,22 +541,10 @@ class LayeredStream:
 
 def test_the_loop_reads_bytes_the_stream_holds_that_epoll_cannot_see() -> None:
     """One readiness event: the loop takes every byte the layer holds."""
-    import logging
+    from degu._loop import _HANDSHAKE
+    from degu._serving import ServerConnection, Verdict
 
-    from degu._loop import _HANDSHAKE, ServerLoop
-    from degu._serving import ServerConnection, ServingRules, Verdict
-
-    rules = ServingRules(app, None, 5, 16384, lambda: False)
-    with socket.create_server(("127.0.0.1", 0)) as lsock:
-        loop = ServerLoop(
-            lsock,
-            rules,
-            workers=1,
-            max_open=10,
-            max_requests=10,
-            wrap=None,
-            log=logging.getLogger("test"),
-        )
+    with unstarted_loop() as loop:
         a, b = socket.socketpair()
         with a, b:
             conn = ServerConnection(a, Session(("x", 1), None, 10))
@@ -557,5 +560,3 @@ def test_the_loop_reads_bytes_the_stream_holds_that_epoll_cannot_see() -> None:
             loop._read(conn)
             assert list(loop._todo) == [conn]  # whole request: ready to run
             assert conn.pending is not None and conn.pending[0] == "GET"
-        loop._wake_r.close()
-        loop._wake_w.close()
